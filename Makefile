@@ -1,0 +1,43 @@
+# Podcast analytics pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SAMPLE := data/sample
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export RUNTIME__DLTHUB_TELEMETRY ?= false
+export DO_NOT_TRACK ?= 1
+
+.PHONY: help install run sample ingest test lint bench bench-load clean
+
+help: ## to list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## to create .venv and install the pinned dependencies
+
+$(SAMPLE)/_manifest.json: | $(VENV)/.installed
+	$(PY) -m pipelines.generate --events 20000 --files 4 --seed 42 --out $(SAMPLE)
+
+sample: $(SAMPLE)/_manifest.json ## to generate the bundled 20k-event sample
+
+run: install sample ## to run the whole pipeline on the sample
+	$(PY) -m pipelines.ingest
+
+test: install ## to run the test suite
+	$(PY) -m pytest
+
+lint: install ## to lint the Python code
+	$(VENV)/bin/ruff check pipelines flows gx tests
+
+bench-load: install ## to time dlt loading against a bare DuckDB read_json (BENCH_EVENTS, default 1M)
+	$(PY) -m tests.bench.load
+
+bench: bench-load ## to run the benchmarks
+
+clean: ## to remove the warehouse, exports, sample data and build output
+	rm -rf warehouse exports $(SAMPLE) dbt/target dbt/logs gx/uncommitted bench_results.json

@@ -1,0 +1,112 @@
+"""The dlt source: new event files and reference CSVs, as Arrow tables, into the bronze dataset.
+
+Tables written (dataset `bronze`):
+- `events`: one row per non-empty line of every event file, every field as text, plus
+  `_source_file`, `_line_number`, `_raw_line` / `_parse_error` for lines that are not JSON objects.
+- `users`, `episodes`: one row per CSV record of every version of a reference file (history;
+  the latest valid version of a key wins downstream, in dbt staging).
+- `source_files`: one row per file version read: hash, lines read, empty lines, rows loaded.
+Every row carries `_dlt_load_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dlt
+import duckdb
+import pyarrow as pa
+
+from pipelines.files import CSV_SUFFIXES, EVENT_SUFFIXES, FileLedger, SourceFile, discover
+from pipelines.ndjson import EventFileReader, FileReadStats
+from pipelines.reference import read_reference_csv
+
+LEDGER_TABLE = "source_files"
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("kind", pa.string()),
+        ("sha256", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("lines_read", pa.int64()),
+        ("empty_lines", pa.int64()),
+        ("rows_loaded", pa.int64()),
+        ("parse_errors", pa.int64()),
+        ("status", pa.string()),  # loaded | partial (read error midway) | unreadable (retried)
+        ("error", pa.string()),
+    ]
+)
+ReadFile = Callable[[SourceFile, FileReadStats], Iterator[pa.Table]]
+REFERENCE_TABLES = ("users", "episodes")
+
+
+def _ledger_row(file: SourceFile, kind: str, digest: str | None, stats: FileReadStats) -> pa.Table:
+    status = "unreadable" if digest is None else "partial" if stats.read_error else "loaded"
+    row = {
+        "source_file": file.name,
+        "kind": kind,
+        "sha256": digest,
+        "size_bytes": file.size,
+        "lines_read": stats.lines_read,
+        "empty_lines": stats.empty_lines,
+        "rows_loaded": stats.rows,
+        "parse_errors": stats.parse_errors,
+        "status": status,
+        "error": stats.read_error,
+    }
+    return dlt.mark.with_table_name(pa.Table.from_pylist([row], schema=LEDGER_SCHEMA), LEDGER_TABLE)
+
+
+def _load_new_versions(
+    data_dir: Path, subdir: str, suffixes: tuple[str, ...], read: ReadFile
+) -> Iterator[pa.Table]:
+    """Read each file version under data_dir/subdir that is not loaded yet, then its ledger row.
+
+    A file that cannot be read at all gets a ledger row with its error and stays unrecorded,
+    so the next run tries it again.
+    """
+    ledger = FileLedger(dlt.current.source_state())
+    for file in discover(data_dir, subdir, suffixes):
+        stats = FileReadStats()
+        try:
+            digest = ledger.new_version(file)
+        except OSError as error:
+            stats.read_error = f"{type(error).__name__}: {error.strerror or error}"
+            yield _ledger_row(file, subdir, None, stats)
+            continue
+        if digest is None:
+            continue
+        yield from read(file, stats)
+        yield _ledger_row(file, subdir, digest, stats)
+        ledger.record(file, digest)
+
+
+@dlt.resource(name="events", write_disposition="append")
+def events(data_dir: Path) -> Iterator[pa.Table]:
+    """New event files under data_dir/events, parsed block by block into text columns."""
+    reader = EventFileReader(duckdb.connect())
+    yield from _load_new_versions(
+        data_dir, "events", EVENT_SUFFIXES, lambda file, stats: reader.read(file.path, file.name, stats)
+    )
+
+
+def _read_csv(file: SourceFile, stats: FileReadStats) -> Iterator[pa.Table]:
+    table = read_reference_csv(file.path, file.name, stats)
+    if table is not None and table.num_rows:
+        yield table
+
+
+def reference(table: str, data_dir: Path) -> dlt.sources.DltResource:
+    """New versions of the reference CSVs under data_dir/<table>, appended as history."""
+    return dlt.resource(
+        _load_new_versions(data_dir, table, CSV_SUFFIXES, _read_csv),
+        name=table,
+        write_disposition="append",
+    )
+
+
+@dlt.source(name="podcast", max_table_nesting=0)
+def podcast_files(data_dir: Path) -> list:
+    """Everything under a data directory that has not been loaded yet."""
+    return [events(data_dir), *(reference(table, data_dir) for table in REFERENCE_TABLES)]

@@ -1,0 +1,252 @@
+"""dlt ingestion into bronze: incremental, idempotent, schema-evolving, and lossless."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines.generate import generate
+from pipelines.ingest import ingest
+from pipelines.settings import Settings, SettingsError
+from tests.conftest import event, query, write_csv, write_lines
+
+
+def _events_per_load(settings: Settings) -> dict[str, int]:
+    return dict(query(settings, "SELECT _dlt_load_id, count(*) FROM bronze.events GROUP BY 1"))
+
+
+def _assert_accounted(settings: Settings) -> None:
+    """bronze rows == non-empty lines read, per file and per load; every load id is complete."""
+    per_file = query(
+        settings,
+        """
+        SELECT f.source_file, f._dlt_load_id, f.lines_read - f.empty_lines, count(e._line_number)
+        FROM bronze.source_files f
+        LEFT JOIN bronze.events e ON e._source_file = f.source_file AND e._dlt_load_id = f._dlt_load_id
+        WHERE f.kind = 'events'
+        GROUP BY ALL
+        """,
+    )
+    for name, load_id, non_empty_lines, rows in per_file:
+        assert non_empty_lines == rows, (name, load_id)
+    orphans = query(
+        settings,
+        "SELECT count(*) FROM bronze.events WHERE _dlt_load_id NOT IN "
+        "(SELECT load_id FROM bronze._dlt_loads WHERE status = 0)",
+    )
+    assert orphans == [(0,)]
+
+
+def test_one_file_loads_every_line_with_its_load_id(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event(user=f"user_{i}") for i in range(5)])
+    report = ingest(settings)
+    assert len(report.load_ids) == 1
+    assert report.rows_of("events") == 5
+    assert _events_per_load(settings) == {report.load_ids[0]: 5}
+    assert query(
+        settings, "SELECT count(*) FROM bronze._dlt_loads WHERE load_id = ?", [report.load_ids[0]]
+    ) == [(1,)]
+    assert query(settings, "SELECT _line_number FROM bronze.events ORDER BY 1") == [(i,) for i in range(1, 6)]
+    # every field as text, exactly as received
+    assert query(settings, "SELECT DISTINCT typeof(duration), duration FROM bronze.events") == [
+        ("VARCHAR", "600")
+    ]
+    _assert_accounted(settings)
+
+
+def test_same_file_twice_loads_nothing_the_second_time(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event(), event(kind="pause", duration=None)])
+    ingest(settings)
+    loads_before = query(settings, "SELECT count(*) FROM bronze._dlt_loads")
+    os.utime(data_dir / "events" / "a.jsonl")  # touched, not changed: still not reloaded
+    report = ingest(settings)
+    assert report.load_ids == () and report.rows_loaded == 0
+    assert query(settings, "SELECT count(*) FROM bronze._dlt_loads") == loads_before
+    assert query(settings, "SELECT count(*) FROM bronze.events") == [(2,)]
+
+
+def test_two_files_in_sequence_add_exactly_their_rows(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event() for _ in range(3)])
+    first = ingest(settings)
+    write_lines(data_dir / "events" / "b.jsonl", [event(user="user_2") for _ in range(4)])
+    second = ingest(settings)
+    assert second.rows_of("events") == 4 and second.rows_of("users") == 0
+    assert _events_per_load(settings) == {first.load_ids[0]: 3, second.load_ids[0]: 4}
+    _assert_accounted(settings)
+
+
+def test_changed_file_is_loaded_again_as_a_new_version(settings: Settings, data_dir: Path) -> None:
+    path = write_lines(data_dir / "events" / "a.jsonl", [event()])
+    ingest(settings)
+    write_lines(path, [event(), event(user="user_2")])
+    report = ingest(settings)
+    assert report.rows_of("events") == 2
+    assert query(
+        settings,
+        "SELECT count(DISTINCT sha256) FROM bronze.source_files WHERE source_file = ?",
+        ["events/a.jsonl"],
+    ) == [(2,)]
+
+
+def test_extra_field_becomes_a_new_column(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event()])
+    ingest(settings)
+    write_lines(data_dir / "events" / "b.jsonl", [event(appVersion="5.1", device={"os": "ios"})])
+    ingest(settings)
+    rows = query(settings, "SELECT _source_file, app_version, device FROM bronze.events ORDER BY 1")
+    assert rows == [("events/a.jsonl", None, None), ("events/b.jsonl", "5.1", '{"os":"ios"}')]
+
+
+def test_extra_field_colliding_with_a_known_one_keeps_both(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event(User_ID="shadow")])
+    ingest(settings)
+    assert query(settings, "SELECT user_id, extra_user_id FROM bronze.events") == [("user_1", "shadow")]
+
+
+def test_malformed_lines_are_kept_with_raw_text_and_error(settings: Settings, data_dir: Path) -> None:
+    lines = [
+        event(),
+        '{"event_type": "play", "user_id": "us',  # truncated
+        "<html>502 Bad Gateway</html>",
+        b'{"user_id": "bad \xff\xfe bytes"}',
+        "[1, 2, 3]",
+        '"just a string"',
+        event(user="user_9"),
+    ]
+    write_lines(data_dir / "events" / "a.jsonl", lines)
+    report = ingest(settings)
+    assert report.rows_of("events") == 7
+    rows = query(
+        settings, "SELECT _line_number, user_id, _parse_error, _raw_line FROM bronze.events ORDER BY 1"
+    )
+    assert [row[2] for row in rows] == [
+        None,
+        "invalid JSON",
+        "invalid JSON",
+        "invalid UTF-8",
+        "JSON value is not an object",
+        "JSON value is not an object",
+        None,
+    ]
+    assert rows[1][3] == '{"event_type": "play", "user_id": "us'
+    assert rows[3][3] == '{"user_id": "bad \\xff\\xfe bytes"}'
+    assert (rows[0][1], rows[6][1]) == ("user_1", "user_9")
+    assert query(settings, "SELECT parse_errors FROM bronze.source_files WHERE kind = 'events'") == [(5,)]
+
+
+def test_empty_file_and_blank_lines_are_counted_not_loaded(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "empty.jsonl", [])
+    write_lines(data_dir / "events" / "blanks.jsonl", [event(), "", "   ", event(user="user_2"), ""])
+    report = ingest(settings)
+    files = {f["source_file"]: f for f in report.files}
+    assert files["events/empty.jsonl"]["lines_read"] == 0
+    assert files["events/blanks.jsonl"]["lines_read"] == 5
+    assert files["events/blanks.jsonl"]["empty_lines"] == 3
+    assert query(settings, "SELECT _line_number FROM bronze.events ORDER BY 1") == [(1,), (4,)]
+    _assert_accounted(settings)
+
+
+def test_gzip_loads_like_plain_text(settings: Settings, data_dir: Path) -> None:
+    lines = [event(user=f"user_{i}").encode() for i in range(100)]
+    (data_dir / "events" / "a.jsonl.gz").write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    report = ingest(settings)
+    assert report.rows_of("events") == 100
+    assert query(settings, "SELECT count(*) FROM bronze.events WHERE _parse_error IS NULL") == [(100,)]
+
+
+def test_truncated_gzip_keeps_complete_lines_and_says_so(settings: Settings, data_dir: Path) -> None:
+    data = gzip.compress(b"\n".join(event(user=f"user_{i}").encode() for i in range(2000)))
+    (data_dir / "events" / "a.jsonl.gz").write_bytes(data[: len(data) // 2])
+    report = ingest(settings)
+    (ledger,) = report.files if len(report.files) == 1 else [f for f in report.files if f["kind"] == "events"]
+    assert ledger["status"] == "partial" and "EOFError" in ledger["error"]
+    assert 0 < ledger["rows_loaded"] < 2000
+    _assert_accounted(settings)
+
+
+def test_crlf_and_bom_parse_cleanly(settings: Settings, data_dir: Path) -> None:
+    lines = [b"\xef\xbb\xbf" + event().encode(), event(user="user_2").encode()]
+    write_lines(data_dir / "events" / "win.jsonl", lines, newline=b"\r\n")
+    ingest(settings)
+    assert query(settings, "SELECT user_id, _parse_error FROM bronze.events ORDER BY _line_number") == [
+        ("user_1", None),
+        ("user_2", None),
+    ]
+
+
+def test_reference_update_appends_a_new_version(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event()])
+    first = ingest(settings)
+    write_csv(
+        data_dir / "users" / "users.csv",
+        "user_id,signup_date,country\nuser_1,2023-01-01,GB\nuser_2,2023-02-01,FR\n",
+    )
+    second = ingest(settings)
+    assert second.rows_of("users") == 2 and second.rows_of("events") == 0
+    rows = query(
+        settings, "SELECT _dlt_load_id, user_id, country, _line_number FROM bronze.users ORDER BY 1, 2"
+    )
+    assert rows == [
+        (first.load_ids[0], "user_1", "US", 2),
+        (second.load_ids[0], "user_1", "GB", 2),
+        (second.load_ids[0], "user_2", "FR", 3),
+    ]
+
+
+def test_reference_csv_with_other_delimiter_and_quoted_newline(settings: Settings, data_dir: Path) -> None:
+    write_csv(
+        data_dir / "episodes" / "episodes.csv",
+        'episode_id;podcast_id;title;release_date;duration_seconds\nep_1;pod_1;"Two\nlines";2023-01-01;60\n'
+        "ep_2;pod_1;Short;2023-01-02;90;surplus\n",
+    )
+    ingest(settings)
+    rows = query(
+        settings, "SELECT episode_id, title, _line_number, _extra_values FROM bronze.episodes ORDER BY 1"
+    )
+    assert rows == [("ep_1", "Two\nlines", 2, None), ("ep_2", "Short", 4, '["surplus"]')]
+
+
+def test_dangling_symlink_is_reported_and_retried(settings: Settings, data_dir: Path) -> None:
+    (data_dir / "events" / "gone.jsonl").symlink_to(data_dir / "nowhere.jsonl")
+    write_lines(data_dir / "events" / "a.jsonl", [event()])
+    report = ingest(settings)
+    status = {f["source_file"]: f["status"] for f in report.files}
+    assert status == {
+        "events/a.jsonl": "loaded",
+        "events/gone.jsonl": "unreadable",
+        "users/users.csv": "loaded",
+        "episodes/episodes.csv": "loaded",
+    }
+    (data_dir / "nowhere.jsonl").write_text(event(user="user_late") + "\n")
+    assert ingest(settings).rows_of("events") == 1
+
+
+def test_new_warehouse_reloads_everything(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event()])
+    ingest(settings)
+    settings.warehouse.unlink()
+    assert ingest(settings).rows_of("events") == 1
+
+
+def test_missing_data_dir_is_a_one_line_error(settings: Settings, tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="data directory not found"):
+        ingest(Settings(data_dir=tmp_path / "nope", warehouse=settings.warehouse))
+
+
+def test_generated_dirty_data_is_fully_accounted(settings: Settings, tmp_path: Path) -> None:
+    shutil.rmtree(settings.data_dir)
+    manifest = generate(settings.data_dir, 30_000, seed=3, n_files=3, dirty_rate=0.1)
+    report = ingest(settings)
+    assert (
+        report.rows_of("events")
+        == report.lines_read - report.rows_of("users") - report.rows_of("episodes") - 2
+        == manifest["events"]
+    )
+    assert query(settings, "SELECT count(*) FROM bronze.events WHERE _parse_error IS NOT NULL") == [
+        (manifest["dirt"]["not_json"],)
+    ]
+    _assert_accounted(settings)
