@@ -190,7 +190,6 @@ class EventFileReader:
                 SELECT *, CASE WHEN parse_error IS NULL THEN json_extract_string(text, ?) END AS j
                 FROM classified
             )
-            ORDER BY line_number
             """,
             params=[source_file, pointers],
         ).to_arrow_table()

@@ -82,7 +82,7 @@ def _load_new_versions(
         ledger.record(file, digest)
 
 
-@dlt.resource(name="events", write_disposition="append")
+@dlt.resource(name="events", write_disposition="append", parallelized=True)
 def events(data_dir: Path) -> Iterator[pa.Table]:
     """New event files under data_dir/events, parsed block by block into text columns."""
     reader = EventFileReader(duckdb.connect())

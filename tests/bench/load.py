@@ -1,0 +1,97 @@
+"""Benchmark: dlt ingestion vs a bare DuckDB read_json of the same NDJSON, timed in one run.
+
+    BENCH_EVENTS=1000000 python -m tests.bench.load
+
+Prints a Markdown table and merges its figures into bench_results.json under "load".
+The pipeline runs in a child process so its peak RSS is measured alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from pipelines.generate import generate
+from pipelines.settings import PROJECT_DIR
+
+_CHILD = """
+import json, sys, time
+from pathlib import Path
+from pipelines.ingest import ingest
+from pipelines.settings import Settings
+start = time.perf_counter()
+report = ingest(Settings(data_dir=Path(sys.argv[1]), warehouse=Path(sys.argv[2])))
+print(json.dumps({"seconds": time.perf_counter() - start, "rows": report.rows_of("events")}))
+"""
+
+
+def bare_read_json(data_dir: Path) -> float:
+    """Seconds DuckDB alone takes to read every event file into a table."""
+    with tempfile.TemporaryDirectory() as scratch, duckdb.connect(f"{scratch}/bare.duckdb") as con:
+        start = time.perf_counter()
+        con.execute(
+            "CREATE TABLE events AS SELECT * FROM read_json(?, format='newline_delimited', "
+            "ignore_errors=true, columns={event_type: 'VARCHAR', user_id: 'VARCHAR', "
+            "episode_id: 'VARCHAR', timestamp: 'VARCHAR', duration: 'VARCHAR'})",
+            [str(data_dir / "events" / "*.jsonl")],
+        )
+        return time.perf_counter() - start
+
+
+def pipeline_load(data_dir: Path) -> dict:
+    with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(data_dir), f"{scratch}/podcast.duckdb"],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_DIR,
+        ).stdout
+        wall = time.perf_counter() - start
+    result = json.loads(out.strip().splitlines()[-1])
+    result["wall_seconds"] = wall
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return result
+
+
+def main() -> int:
+    events = int(os.environ.get("BENCH_EVENTS", "1000000"))
+    with tempfile.TemporaryDirectory() as scratch:
+        data_dir = Path(scratch) / "data"
+        generate(data_dir, events, seed=1, n_files=max(1, events // 1_000_000))
+        bare = min(bare_read_json(data_dir) for _ in range(3))
+        load = pipeline_load(data_dir)
+    ratio = load["seconds"] / bare
+    figures = {
+        "events": events,
+        "bare_read_json_s": round(bare, 3),
+        "dlt_load_s": round(load["seconds"], 3),
+        "dlt_load_wall_s": round(load["wall_seconds"], 3),
+        "ratio": round(ratio, 2),
+        "peak_rss_mb": round(load["peak_rss_mb"]),
+        "events_per_s": round(events / load["seconds"]),
+    }
+    print("| events | bare read_json (s) | dlt load (s) | ratio | load incl. start-up (s) | peak RSS (MB) |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| {events:,} | {bare:.2f} | {load['seconds']:.2f} | {ratio:.1f}x | "
+        f"{load['wall_seconds']:.2f} | {figures['peak_rss_mb']:,} |"
+    )
+    results_path = PROJECT_DIR / "bench_results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results.setdefault("load", {})[str(events)] = figures
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
