@@ -51,16 +51,6 @@ def _parse_bool(text: str) -> bool:
     raise SettingsError(f"not a boolean: {text!r}")
 
 
-def _parse_fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SettingsError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise SettingsError(f"must be between 0 and 1: {text!r}")
-    return value
-
-
 def _parse_urls(text: str) -> tuple[str, ...]:
     return tuple(url.strip() for url in text.replace("\n", ",").split(",") if url.strip())
 
@@ -71,7 +61,6 @@ _PARSERS = {
     "date | None": parse_date,
     "datetime | None": parse_datetime,
     "bool": _parse_bool,
-    "float": _parse_fraction,
     "tuple[str, ...]": _parse_urls,
 }
 
@@ -83,13 +72,12 @@ class Settings:
     data_dir: Path = SAMPLE_DATA_DIR
     warehouse: Path = PROJECT_DIR / "warehouse" / "podcast.duckdb"
     exports_dir: Path = PROJECT_DIR / "exports"
+    gx_dir: Path = GX_DIR  # the GX file context: the contract, its results and data docs
     as_of: date | None = None
     full_refresh: bool = False
     replay_quarantine: bool = False
     # "Now" for the contract's no-future-timestamps rule; None means the wall clock.
     reference_time: datetime | None = None
-    # Share of quarantined rows in a load above which the run warns and notifies.
-    quarantine_threshold: float = 0.05
     # Apprise URLs that receive failure and data-quality notifications (secrets: never logged).
     notify_urls: tuple[str, ...] = field(default=(), repr=False)
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipelines.settings import Settings
+from pipelines.settings import GX_DIR, Settings
+
+GX_COMMITTED = ("great_expectations.yml", "expectations", "checkpoints", "validation_definitions")
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -58,11 +62,27 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(data_dir: Path, tmp_path: Path) -> Settings:
+def gx_dir(tmp_path: Path) -> Path:
+    """A private copy of the committed contract, so results and data docs stay in the test."""
+    target = tmp_path / "project" / "gx"
+    for name in GX_COMMITTED:
+        source = GX_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, target / name)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target / name)
+    return target
+
+
+@pytest.fixture
+def settings(data_dir: Path, tmp_path: Path, gx_dir: Path) -> Settings:
     return Settings(
         data_dir=data_dir,
         warehouse=tmp_path / "warehouse" / "test.duckdb",
         exports_dir=tmp_path / "exports",
+        gx_dir=gx_dir,
+        reference_time=datetime(2025, 1, 1, tzinfo=UTC),
     )
 
 

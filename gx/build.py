@@ -1,0 +1,99 @@
+"""Write the GX file context (suites, validation definitions, checkpoints) from gx/suites.py.
+
+    python -m gx.build            # rewrite gx/ in place; commit the result
+
+Re-runnable: everything is added or updated by name. The pipeline itself only reads the
+context; it never edits the contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import great_expectations as gx
+from great_expectations.data_context import FileDataContext
+
+from gx.frames import KEYS
+from gx.suites import SUITES
+from pipelines.settings import GX_DIR
+
+DATASOURCE = "podcast"
+BATCH = "whole_frame"
+DOCS_SITE = "local_site"
+ROW_LEVEL_SUITES = ("events", "users", "episodes")
+# Data docs stay fast to open: the index lists the latest validations only (GX #11542).
+DOCS_SITE_CONFIG = {
+    "class_name": "SiteBuilder",
+    "show_how_to_buttons": False,
+    "store_backend": {
+        "class_name": "TupleFilesystemStoreBackend",
+        "base_directory": "uncommitted/data_docs/local_site/",
+    },
+    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": 200},
+}
+
+
+def checkpoint_name(suite: str) -> str:
+    return f"{suite}_checkpoint"
+
+
+def open_context(gx_dir: Path = GX_DIR) -> FileDataContext:
+    """The file context whose great_expectations.yml sits in `gx_dir` (a folder named gx)."""
+    if gx_dir.name != "gx" or not (gx_dir / "great_expectations.yml").exists():
+        raise FileNotFoundError(f"no GX project at {gx_dir} (expected gx/great_expectations.yml)")
+    return gx.get_context(mode="file", project_root_dir=str(gx_dir.parent))
+
+
+def suite_fingerprint(suite: gx.ExpectationSuite) -> str:
+    """A hash of what the suite checks, ignoring GX's generated ids: changes when a rule does."""
+    rules = [
+        {"type": e.expectation_type, "kwargs": e.configuration.kwargs, "meta": e.meta, "severity": e.severity}
+        for e in suite.expectations
+    ]
+    canonical = json.dumps(rules, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def build(gx_dir: Path = GX_DIR) -> FileDataContext:
+    """Create or update the whole contract in the file context at `gx_dir`."""
+    context = gx.get_context(mode="file", project_root_dir=str(gx_dir.parent))
+    context.variables.progress_bars = {"globally": False}
+    context.variables.analytics_enabled = False  # offline machines; never phone home
+    context.variables.save()
+    context.update_data_docs_site(DOCS_SITE, DOCS_SITE_CONFIG)
+    source = context.data_sources.add_or_update_pandas(DATASOURCE)
+    for name, expectations in SUITES.items():
+        asset = (
+            source.get_asset(name) if name in source.get_asset_names() else source.add_dataframe_asset(name)
+        )
+        batch = next((b for b in asset.batch_definitions if b.name == BATCH), None)
+        batch = batch or asset.add_batch_definition_whole_dataframe(BATCH)
+        suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations()))
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite)
+        )
+        result_format: dict = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+        if name in ROW_LEVEL_SUITES:
+            result_format["unexpected_index_column_names"] = list(KEYS)  # where, in the data docs
+        context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=checkpoint_name(name),
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])],
+                result_format=result_format,
+            )
+        )
+    return context
+
+
+def main() -> int:
+    build()
+    print(f"contract written to {GX_DIR}: suites {', '.join(SUITES)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""What the contract sees of each bronze table: raw text plus typed helper columns.
+
+The typing here (trim/lower-case event types, ISO timestamps to UTC, integers) is the one
+interpretation of the raw text: the suites judge these columns, and the rows that pass are
+written to silver with exactly these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """How one bronze table is prepared, split and typed for silver."""
+
+    table: str
+    suite: str
+    key_columns: tuple[str, ...]
+    prepared_sql: str  # SELECT over bronze.<table> AS b; callers append a WHERE clause
+    silver_sql: str  # SELECT over the prepared rows `p` that passed
+    raw_columns: tuple[str, ...]  # kept in quarantine, as received
+    stops_run: bool  # a failing row makes the run untrustworthy (reference data)
+
+
+KEYS = ("_dlt_load_id", "_source_file", "_line_number")
+
+EVENTS = TableContract(
+    table="events",
+    suite="events",
+    key_columns=KEYS,
+    prepared_sql="""
+        SELECT b._dlt_load_id, b._source_file, b._line_number,
+            b.event_type, b.user_id, b.episode_id, b."timestamp", b.duration, b._raw_line, b._parse_error,
+            lower(trim(b.event_type)) AS event_type_norm,
+            try_cast(b."timestamp" AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS event_ts,
+            try_cast(b.duration AS BIGINT) AS duration_int
+        FROM bronze.events AS b
+    """,
+    silver_sql="""
+        SELECT _dlt_load_id, _source_file, _line_number,
+            event_type_norm AS event_type, user_id, episode_id,
+            event_ts,
+            CAST(duration_int AS INTEGER) AS duration
+        FROM p
+    """,
+    raw_columns=("event_type", "user_id", "episode_id", "timestamp", "duration", "_raw_line", "_parse_error"),
+    stops_run=False,
+)
+
+USERS = TableContract(
+    table="users",
+    suite="users",
+    key_columns=KEYS,
+    prepared_sql="""
+        SELECT b._dlt_load_id, b._source_file, b._line_number, b.user_id, b.signup_date, b.country,
+            CAST(try_strptime(b.signup_date, '%Y-%m-%d') AS DATE) AS signup_date_parsed
+        FROM bronze.users AS b
+    """,
+    silver_sql="""
+        SELECT _dlt_load_id, _source_file, _line_number, user_id,
+            signup_date_parsed AS signup_date, country
+        FROM p
+    """,
+    raw_columns=("user_id", "signup_date", "country"),
+    stops_run=True,
+)
+
+EPISODES = TableContract(
+    table="episodes",
+    suite="episodes",
+    key_columns=KEYS,
+    prepared_sql="""
+        SELECT b._dlt_load_id, b._source_file, b._line_number,
+            b.episode_id, b.podcast_id, b.title, b.release_date, b.duration_seconds,
+            CAST(try_strptime(b.release_date, '%Y-%m-%d') AS DATE) AS release_date_parsed,
+            try_cast(b.duration_seconds AS BIGINT) AS duration_seconds_int
+        FROM bronze.episodes AS b
+    """,
+    silver_sql="""
+        SELECT _dlt_load_id, _source_file, _line_number, episode_id, podcast_id, title,
+            release_date_parsed AS release_date,
+            CAST(duration_seconds_int AS INTEGER) AS duration_seconds
+        FROM p
+    """,
+    raw_columns=("episode_id", "podcast_id", "title", "release_date", "duration_seconds"),
+    stops_run=True,
+)
+
+# Reference data first: the coverage check of events reads the current reference rows.
+CONTRACTS = (USERS, EPISODES, EVENTS)
+
+# Warning level: valid events against the latest valid reference rows.
+REFERENCE_COVERAGE_SQL = """
+    SELECT e._dlt_load_id, e._source_file, e._line_number,
+        e.user_id IN (SELECT user_id FROM silver.users) AS user_in_reference,
+        e.episode_id IN (SELECT episode_id FROM silver.episodes) AS episode_in_reference
+    FROM silver.events AS e
+"""

@@ -1,0 +1,346 @@
+"""Run the contract's checkpoints on bronze loads and split every row into silver or quarantine.
+
+For each table (users, episodes, events), the rows of loads not yet validated under the current
+suite are prepared (gx/frames.py), validated by the table's GX checkpoint, and split: rows that
+pass go to `silver.<table>`, rows that fail to `quarantine.<table>` with every rule they broke and
+the checkpoint run id. Per load: bronze rows = silver rows + quarantined rows.
+
+- A suite whose fingerprint changed re-validates all loads of its table.
+- `replay=True` re-validates the loads that have quarantined rows (after a contract fix).
+- Each chunk is replaced in one transaction, so a rerun never duplicates a row.
+- Reference rows failing their suite make the run untrustworthy: ContractViolation is raised,
+  after everything is recorded, for as long as the latest version of the file still fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from great_expectations.core.run_identifier import RunIdentifier
+
+from gx.build import checkpoint_name, open_context, suite_fingerprint
+from gx.frames import CONTRACTS, KEYS, REFERENCE_COVERAGE_SQL, TableContract
+from gx.sql_rules import compile_expectation
+
+CHUNK_ROWS = 1_000_000
+DOCS_INDEX = Path("uncommitted") / "data_docs" / "local_site" / "index.html"
+
+
+class ContractViolation(RuntimeError):
+    """Data that makes the run untrustworthy; the message is one line for the user."""
+
+
+class ContractEngineMismatch(RuntimeError):
+    """The SQL split and GX disagree on a rule's failures: a bug, never silently ignored."""
+
+
+@dataclass
+class TableOutcome:
+    rows: int = 0
+    valid: int = 0
+    quarantined: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class ContractReport:
+    """What one validation run did, for summaries, artifacts and notifications."""
+
+    tables: dict[str, TableOutcome] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # warning-level rules that failed
+    run_ids: list[str] = field(default_factory=list)
+    revalidated: list[str] = field(default_factory=list)  # tables whose suite changed
+    data_docs: Path | None = None
+
+    @property
+    def quarantine_reasons(self) -> dict[str, int]:
+        total: Counter = Counter()
+        for outcome in self.tables.values():
+            total.update(outcome.reasons)
+        return dict(total.most_common())
+
+
+_LEDGER_DDL = """
+    CREATE SCHEMA IF NOT EXISTS silver;
+    CREATE SCHEMA IF NOT EXISTS quarantine;
+    CREATE SCHEMA IF NOT EXISTS contract;
+    CREATE TABLE IF NOT EXISTS contract.validated_loads (
+        table_name VARCHAR, load_id VARCHAR, suite_fingerprint VARCHAR, checkpoint_run_id VARCHAR,
+        validated_at TIMESTAMP, rows BIGINT, valid BIGINT, quarantined BIGINT,
+        PRIMARY KEY (table_name, load_id)
+    );
+"""
+
+
+class ContractRunner:
+    """Validates and splits the warehouse's pending loads with one GX context."""
+
+    def __init__(self, warehouse: Path, gx_dir: Path, reference_time: datetime) -> None:
+        self.con = duckdb.connect(str(warehouse))
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(_LEDGER_DDL)
+        self.context = open_context(gx_dir)
+        self.gx_dir = gx_dir
+        self.parameters = {"reference_time": _utc_iso(reference_time)}
+        self.report = ContractReport()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # ------------------------------------------------------------------ the run
+    def run(self, replay: bool = False) -> ContractReport:
+        validated_events = False
+        for contract in CONTRACTS:
+            if not self._has_table(f"bronze.{contract.table}"):
+                continue
+            loads = self._loads_to_validate(contract, replay)
+            for load_id in loads:
+                self._validate_load(contract, load_id)
+            validated_events |= contract.table == "events" and bool(loads)
+        reference_changed = any(self.report.tables.get(t, TableOutcome()).rows for t in ("users", "episodes"))
+        if self._has_table("silver.events") and (validated_events or reference_changed):
+            self._check_reference_coverage()
+        if self.report.tables:
+            self._check_load_quality()
+            self.report.data_docs = self.gx_dir / DOCS_INDEX
+        self._raise_if_reference_untrustworthy()
+        return self.report
+
+    def _loads_to_validate(self, contract: TableContract, replay: bool) -> list[str]:
+        fingerprint = suite_fingerprint(self.context.suites.get(contract.suite))
+        done = self.con.execute(
+            "SELECT load_id FROM contract.validated_loads WHERE table_name = ? AND suite_fingerprint = ?",
+            [contract.table, fingerprint],
+        ).fetchall()
+        stale = self.con.execute(
+            "SELECT count(*) FROM contract.validated_loads WHERE table_name = ? AND suite_fingerprint <> ?",
+            [contract.table, fingerprint],
+        ).fetchone()[0]
+        if stale:
+            self.report.revalidated.append(contract.table)
+        validated = {row[0] for row in done}
+        if replay and self._has_table(f"quarantine.{contract.table}"):
+            validated -= {
+                row[0]
+                for row in self.con.execute(
+                    f"SELECT DISTINCT _dlt_load_id FROM quarantine.{contract.table}"
+                ).fetchall()
+            }
+        completed = self.con.execute(
+            f"SELECT DISTINCT b._dlt_load_id FROM bronze.{contract.table} AS b "
+            "JOIN bronze._dlt_loads AS l ON l.load_id = b._dlt_load_id AND l.status = 0 ORDER BY 1"
+        ).fetchall()
+        return [row[0] for row in completed if row[0] not in validated]
+
+    # ------------------------------------------------------------------ one load
+    def _validate_load(self, contract: TableContract, load_id: str) -> None:
+        rows = self.con.execute(
+            f"SELECT count(*) FROM bronze.{contract.table} WHERE _dlt_load_id = ?", [load_id]
+        ).fetchone()[0]
+        parts = max(1, math.ceil(rows / CHUNK_ROWS))
+        suite = self.context.suites.get(contract.suite)
+        rules = [compile_expectation(e, self.parameters) for e in suite.expectations]
+        outcome = self.report.tables.setdefault(contract.table, TableOutcome())
+        run_id = ""
+        for part in range(parts):
+            chunk = _chunk_predicate(parts)
+            chunk_params = [load_id, parts, part] if parts > 1 else [load_id]
+            frame = self.con.execute(f"{contract.prepared_sql} WHERE {chunk}", chunk_params).df()
+            run_name = f"{contract.table}-load-{load_id}" + (
+                f"-part-{part + 1}-of-{parts}" if parts > 1 else ""
+            )
+            result = self._run_checkpoint(contract.suite, frame, run_name)
+            run_id = _run_label(result.run_id)
+            expected = _unexpected_counts(result)
+            del frame
+            valid, quarantined, reasons = self._split(contract, rules, chunk, chunk_params, expected, run_id)
+            outcome.rows += valid + quarantined
+            outcome.valid += valid
+            outcome.quarantined += quarantined
+            outcome.reasons.update(reasons)
+        self.con.execute(
+            "INSERT OR REPLACE INTO contract.validated_loads "
+            "SELECT ?, ?, ?, ?, now(), ?, "
+            f"(SELECT count(*) FROM silver.{contract.table} WHERE _dlt_load_id = ?), "
+            f"(SELECT count(*) FROM quarantine.{contract.table} WHERE _dlt_load_id = ?)",
+            [
+                contract.table,
+                load_id,
+                suite_fingerprint(suite),
+                run_id,
+                rows,
+                load_id,
+                load_id,
+            ],
+        )
+
+    def _split(self, contract, rules, chunk, chunk_params, expected, run_id) -> tuple[int, int, Counter]:
+        reasons_sql = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
+        params = [p for rule in rules for p in rule.params] + chunk_params
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE judged AS
+            SELECT *, list_filter([{reasons_sql}], lambda r: r IS NOT NULL) AS failed_rules
+            FROM ({contract.prepared_sql} WHERE {chunk})
+            """,
+            params,
+        )
+        counted = Counter(
+            dict(
+                self.con.execute(
+                    "SELECT r, count(*) FROM (SELECT unnest(failed_rules) AS r FROM judged) GROUP BY r"
+                ).fetchall()
+            )
+        )
+        mismatched = {rule.rule for rule in rules if counted.get(rule.rule, 0) != expected.get(rule.rule, 0)}
+        if mismatched:
+            raise ContractEngineMismatch(
+                f"{contract.table}: split and GX disagree on {sorted(mismatched)}: "
+                f"split {dict(counted)} vs GX {expected}"
+            )
+        silver, quarantine = f"silver.{contract.table}", f"quarantine.{contract.table}"
+        raw = ", ".join(f'"{c}"' for c in contract.raw_columns)
+        keys = ", ".join(KEYS)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(
+                f"CREATE TABLE IF NOT EXISTS {silver} AS "
+                f"SELECT * FROM ({contract.silver_sql.replace('FROM p', 'FROM judged p')}) LIMIT 0"
+            )
+            self.con.execute(
+                f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT {keys}, {raw}, failed_rules, "
+                "CAST(NULL AS VARCHAR) AS checkpoint_run_id, now() AS quarantined_at FROM judged LIMIT 0"
+            )
+            for table in (silver, quarantine):
+                self.con.execute(f"DELETE FROM {table} WHERE {chunk}", chunk_params)
+            self.con.execute(
+                f"INSERT INTO {silver} {contract.silver_sql.replace('FROM p', 'FROM judged p')} "
+                "WHERE len(failed_rules) = 0"
+            )
+            self.con.execute(
+                f"INSERT INTO {quarantine} SELECT {keys}, {raw}, failed_rules, ?, now() "
+                "FROM judged WHERE len(failed_rules) > 0",
+                [run_id],
+            )
+            valid, quarantined = self.con.execute(
+                "SELECT count(*) FILTER (WHERE len(failed_rules) = 0), "
+                "count(*) FILTER (WHERE len(failed_rules) > 0) FROM judged"
+            ).fetchone()
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return valid, quarantined, counted
+
+    # ------------------------------------------------------------------ warnings
+    def _check_reference_coverage(self) -> None:
+        frame = self.con.execute(REFERENCE_COVERAGE_SQL).df()
+        self._warn_on(self._run_checkpoint("reference_coverage", frame, "reference-coverage"))
+
+    def _check_load_quality(self) -> None:
+        frame = self.con.execute(
+            "SELECT load_id, rows, quarantined, quarantined / greatest(rows, 1) AS quarantined_share "
+            "FROM contract.validated_loads WHERE table_name = 'events' AND checkpoint_run_id IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [self.report.run_ids],
+        ).df()
+        if len(frame):
+            self._warn_on(self._run_checkpoint("load_quality", frame, "load-quality"))
+
+    def _run_checkpoint(self, suite: str, frame, run_name: str):
+        result = self.context.checkpoints.get(checkpoint_name(suite)).run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=self.parameters,
+            run_id=RunIdentifier(run_name=run_name),
+        )
+        self.report.run_ids.append(_run_label(result.run_id))
+        return result
+
+    def _warn_on(self, result) -> None:
+        for validation in result.run_results.values():
+            for outcome in validation.results:
+                if not outcome.success:
+                    share = outcome.result.get("unexpected_percent")
+                    rule = outcome.expectation_config.meta["rule"]
+                    self.report.warnings.append(
+                        f"{rule}: {share:.2f} % of rows" if share is not None else f"{rule}: failed"
+                    )
+
+    # ------------------------------------------------------------------ reference failures
+    def _raise_if_reference_untrustworthy(self) -> None:
+        problems = []
+        for contract in CONTRACTS:
+            if not contract.stops_run or not self._has_table(f"quarantine.{contract.table}"):
+                continue
+            failing = self.con.execute(
+                f"""
+                WITH latest AS (
+                    SELECT source_file, max(_dlt_load_id) AS load_id FROM bronze.source_files
+                    WHERE kind = ? AND status <> 'unreadable' GROUP BY source_file
+                )
+                SELECT q._source_file, count(*), list_distinct(flatten(list(q.failed_rules)))
+                FROM quarantine.{contract.table} AS q
+                JOIN latest ON latest.source_file = q._source_file AND latest.load_id = q._dlt_load_id
+                GROUP BY 1 ORDER BY 1
+                """,
+                [contract.table],
+            ).fetchall()
+            problems += [
+                f"{name}: {rows} rows fail {', '.join(sorted(rules))}" for name, rows, rules in failing
+            ]
+        if problems:
+            raise ContractViolation(
+                "reference data failed its contract (see quarantine tables and data docs): "
+                + "; ".join(problems)
+            )
+
+    def _has_table(self, qualified: str) -> bool:
+        schema, table = qualified.split(".")
+        return bool(
+            self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [schema, table],
+            ).fetchone()[0]
+        )
+
+
+def _chunk_predicate(parts: int) -> str:
+    """Rows of one load, split into `parts` stable chunks by a hash of their position."""
+    if parts == 1:
+        return "_dlt_load_id = ?"
+    return "_dlt_load_id = ? AND hash(_source_file, _line_number) % ? = ?"
+
+
+def _run_label(run_id: RunIdentifier) -> str:
+    """The checkpoint run as stored on quarantined rows: its name and UTC start time."""
+    return f"{run_id.run_name} @ {run_id.run_time.astimezone(UTC).isoformat(timespec='seconds')}"
+
+
+def _unexpected_counts(result) -> dict[str, int]:
+    counts = {}
+    for validation in result.run_results.values():
+        for outcome in validation.results:
+            rule = outcome.expectation_config.meta["rule"]
+            if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+                raise ContractEngineMismatch(f"GX could not evaluate {rule}: {outcome.exception_info}")
+            counts[rule] = outcome.result.get("unexpected_count") or 0
+    return counts
+
+
+def _utc_iso(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def validate(warehouse: Path, gx_dir: Path, reference_time: datetime, replay: bool = False) -> ContractReport:
+    """Validate and split every pending load of the warehouse; see the module docstring."""
+    runner = ContractRunner(warehouse, gx_dir, reference_time)
+    try:
+        return runner.run(replay=replay)
+    finally:
+        runner.close()

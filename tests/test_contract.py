@@ -1,0 +1,217 @@
+"""The GX contract: each rule, the valid/quarantine split, re-validation, replay, and reference data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gx.build import open_context, suite_fingerprint
+from gx.suites import SUITES
+from gx.validate import ContractViolation, validate
+from pipelines.generate import generate
+from pipelines.ingest import ingest
+from pipelines.settings import Settings
+from tests.conftest import event, query, write_csv, write_lines
+
+QUARANTINED_DIRT = (
+    "missing_user_id",
+    "missing_episode_id",
+    "bad_event_type",
+    "bad_timestamp",
+    "missing_duration",
+    "bad_duration",
+    "unexpected_duration",
+    "not_json",
+)
+
+
+def run_contract(settings: Settings, replay: bool = False):
+    ingest(settings)
+    return validate(settings.warehouse, settings.gx_dir, settings.now, replay=replay)
+
+
+def quarantined(settings: Settings) -> list[tuple]:
+    return query(settings, "SELECT _line_number, failed_rules FROM quarantine.events ORDER BY 1")
+
+
+def assert_split_is_exact(settings: Settings) -> None:
+    """For every load id: bronze rows = valid rows + quarantined rows, and no row is on both sides."""
+    for table in ("events", "users", "episodes"):
+        mismatches = query(
+            settings,
+            f"""
+            WITH bronze AS (SELECT _dlt_load_id, count(*) AS n FROM bronze.{table} GROUP BY 1),
+                valid AS (SELECT _dlt_load_id, count(*) AS n FROM silver.{table} GROUP BY 1),
+                bad AS (SELECT _dlt_load_id, count(*) AS n FROM quarantine.{table} GROUP BY 1)
+            SELECT _dlt_load_id, bronze.n, valid.n, bad.n
+            FROM bronze FULL JOIN valid USING (_dlt_load_id) FULL JOIN bad USING (_dlt_load_id)
+            WHERE coalesce(bronze.n, 0) <> coalesce(valid.n, 0) + coalesce(bad.n, 0)
+            """,
+        )
+        assert mismatches == [], (table, mismatches)
+        both = query(
+            settings,
+            f"SELECT count(*) FROM silver.{table} "
+            f"JOIN quarantine.{table} USING (_dlt_load_id, _source_file, _line_number)",
+        )
+        assert both == [(0,)], table
+
+
+# One line per rule that breaks that rule and no other.
+BREAKS_ONLY = {
+    "line_is_json_object": '{"event_type": "play", "user_id"',
+    "user_id_present": event(user=None),
+    "user_id_not_blank": event(user="  "),
+    "episode_id_present": event(episode=None),
+    "episode_id_not_blank": event(episode=""),
+    "event_type_present": event(kind=None, duration=None),
+    "event_type_known": event(kind="rewind", duration=None),
+    "timestamp_present": event(ts=None),
+    "timestamp_iso8601": event(ts="malformed-date"),
+    "timestamp_in_range": event(ts="1999-12-31T23:59:59"),
+    "duration_present": event(kind="complete", duration=None),
+    "duration_integer": event(duration="n/a"),
+    "duration_in_range": event(duration=86_401),
+    "duration_absent": event(kind="seek", duration=30),
+}
+
+
+def test_every_rule_has_a_line_that_breaks_only_it() -> None:
+    rules = {e.meta["rule"] for e in SUITES["events"]()}
+    assert rules == set(BREAKS_ONLY)
+
+
+@pytest.mark.parametrize("rule", sorted(BREAKS_ONLY))
+def test_rule_quarantines_the_row_that_breaks_it(settings: Settings, data_dir: Path, rule: str) -> None:
+    write_lines(
+        data_dir / "events" / "a.jsonl", [event(), BREAKS_ONLY[rule], event(kind=" PAUSE ", duration=None)]
+    )
+    report = run_contract(settings)
+    assert quarantined(settings) == [(2, [rule])]
+    assert report.tables["events"].valid == 2 and report.quarantine_reasons == {rule: 1}
+
+
+def test_valid_variants_pass_and_are_typed(settings: Settings, data_dir: Path) -> None:
+    write_lines(
+        data_dir / "events" / "a.jsonl",
+        [
+            event(kind=" PLAY ", ts="2024-03-01T10:00:00+02:00", duration="600"),
+            event(kind="complete", ts="2024-03-01T10:00:00.250Z", duration=1800),
+        ],
+    )
+    run_contract(settings)
+    assert quarantined(settings) == []
+    assert query(
+        settings, "SELECT event_type, event_ts, duration FROM silver.events ORDER BY _line_number"
+    ) == [
+        ("play", datetime(2024, 3, 1, 8, 0), 600),
+        ("complete", datetime(2024, 3, 1, 10, 0, 0, 250000), 1800),
+    ]
+
+
+def test_a_row_breaking_several_rules_lists_them_all(settings: Settings, data_dir: Path) -> None:
+    line = json.dumps({"event_type": "pause", "user_id": "", "timestamp": "malformed-date", "duration": 5})
+    write_lines(data_dir / "events" / "a.jsonl", [line])
+    run_contract(settings)
+    ((_, rules),) = quarantined(settings)
+    assert sorted(rules) == [
+        "duration_absent",
+        "episode_id_present",
+        "timestamp_iso8601",
+        "user_id_not_blank",
+    ]
+
+
+def test_generated_dirt_is_split_exactly(settings: Settings) -> None:
+    shutil.rmtree(settings.data_dir)
+    manifest = generate(settings.data_dir, 30_000, seed=11, n_files=3, dirty_rate=0.08)
+    report = run_contract(settings)
+    expected = sum(manifest["dirt"][kind] for kind in QUARANTINED_DIRT)
+    assert report.tables["events"].quarantined == expected
+    assert report.tables["events"].rows == manifest["events"]
+    assert_split_is_exact(settings)
+    # orphans are reported at warning level, never quarantined
+    assert any(w.startswith("user_in_reference") for w in report.warnings) == (
+        manifest["dirt"]["orphan_user"] / manifest["events"] > 0.01
+    )
+
+
+def test_second_run_validates_only_new_loads(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event(), event(user=None)])
+    run_contract(settings)
+    assert run_contract(settings).tables == {}
+    write_lines(data_dir / "events" / "b.jsonl", [event(user="user_2")])
+    report = run_contract(settings)
+    assert report.tables["events"].rows == 1
+    assert query(settings, "SELECT count(*) FROM silver.events") == [(2,)]
+    assert_split_is_exact(settings)
+
+
+def test_suite_change_revalidates_everything(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event(duration=600), event(duration=5000)])
+    run_contract(settings)
+    assert quarantined(settings) == []
+    context = open_context(settings.gx_dir)
+    suite = context.suites.get("events")
+    before = suite_fingerprint(suite)
+    for expectation in suite.expectations:
+        if expectation.meta["rule"] == "duration_in_range":
+            expectation.max_value = 3600
+    suite.save()
+    assert suite_fingerprint(context.suites.get("events")) != before
+    report = validate(settings.warehouse, settings.gx_dir, settings.now)
+    assert report.revalidated == ["events"]
+    assert quarantined(settings) == [(2, ["duration_in_range"])]
+    assert query(settings, "SELECT count(*) FROM silver.events") == [(1,)]
+    assert_split_is_exact(settings)
+
+
+def test_replay_moves_rows_that_now_pass_without_duplicates(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event(ts="2024-06-01T00:00:00"), event(user=None)])
+    early = replace(settings, reference_time=datetime(2024, 5, 1, tzinfo=UTC))
+    run_contract(early)
+    assert [rules for _, rules in quarantined(settings)] == [["timestamp_in_range"], ["user_id_present"]]
+    run_contract(settings)  # later, without replay: nothing moves
+    assert len(quarantined(settings)) == 2
+    run_contract(settings, replay=True)
+    assert quarantined(settings) == [(2, ["user_id_present"])]
+    assert query(settings, "SELECT _line_number FROM silver.events") == [(1,)]
+    assert_split_is_exact(settings)
+
+
+def test_bad_reference_file_fails_the_run_until_fixed(settings: Settings, data_dir: Path) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event()])
+    write_csv(
+        data_dir / "users" / "users.csv",
+        "user_id,signup_date,country\nuser_1,2023-01-01,US\nuser_1,2023-02-30,usa\n,2023-01-01,GB\n",
+    )
+    with pytest.raises(ContractViolation, match="users/users.csv: 3 rows fail") as failure:
+        run_contract(settings)
+    assert "\n" not in str(failure.value)
+    assert query(settings, "SELECT _line_number, failed_rules FROM quarantine.users ORDER BY 1") == [
+        (2, ["user_id_unique"]),
+        (3, ["user_id_unique", "signup_date_valid", "country_code"]),
+        (4, ["user_id_not_blank"]),  # an empty CSV cell is an empty string, not a missing one
+    ]
+    with pytest.raises(ContractViolation):
+        run_contract(settings)  # still the latest version: still untrustworthy
+    write_csv(data_dir / "users" / "users.csv", "user_id,signup_date,country\nuser_1,2023-01-01,US\n")
+    report = run_contract(settings)
+    assert report.tables["users"].valid == 1
+    assert_split_is_exact(settings)
+
+
+def test_committed_suites_match_the_code(tmp_path: Path) -> None:
+    from gx.build import build
+
+    rebuilt = build(tmp_path / "gx")
+    committed = open_context(Path(__file__).resolve().parent.parent / "gx")
+    for name in SUITES:
+        assert suite_fingerprint(rebuilt.suites.get(name)) == suite_fingerprint(committed.suites.get(name)), (
+            name
+        )
