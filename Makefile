@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export RUNTIME__DLTHUB_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: help install run sample ingest test lint bench bench-load clean
+.PHONY: help install run sample ingest test lint docs bench bench-load clean
 
 help: ## to list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,11 @@ run: install sample ## to run the whole pipeline on the sample
 
 test: install ## to run the test suite
 	$(PY) -m pytest
+
+docs: install ## to build the dbt docs site (dbt/target/static_index.html) and the GX data docs
+	cd dbt && PODCAST_WAREHOUSE=$(abspath $(or $(PODCAST_WAREHOUSE),warehouse/podcast.duckdb)) ../$(PY) -m dbt.cli.main docs generate --static --profiles-dir . --project-dir . --quiet
+	$(PY) -c "from gx.build import open_context; open_context().build_data_docs()"
+	@echo "dbt docs: dbt/target/static_index.html  |  data docs: gx/uncommitted/data_docs/local_site/index.html"
 
 lint: install ## to lint the Python code
 	$(VENV)/bin/ruff check pipelines flows gx tests

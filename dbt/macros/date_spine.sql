@@ -1,0 +1,14 @@
+{#
+    One row per day from start_date to end_date inclusive, as column date_day.
+    A recursive CTE, which DuckDB, Postgres, Snowflake and BigQuery-style engines all run.
+#}
+{% macro date_spine(start_date, end_date) -%}
+    with recursive spine(date_day) as (
+        select cast({{ start_date }} as date)
+        union all
+        select cast({{ dbt.dateadd('day', 1, 'date_day') }} as date)
+        from spine
+        where date_day < cast({{ end_date }} as date)
+    )
+    select date_day from spine
+{%- endmacro %}
