@@ -25,14 +25,14 @@ $(SAMPLE)/_manifest.json: | $(VENV)/.installed
 
 sample: $(SAMPLE)/_manifest.json ## to generate the bundled 20k-event sample
 
-run: install sample ## to run the whole pipeline on the sample
-	$(PY) -m pipelines.ingest
+run: install sample ## to run the whole pipeline on the sample (python flows/main.py)
+	$(PY) flows/main.py
 
 test: install ## to run the test suite
 	$(PY) -m pytest
 
 docs: install ## to build the dbt docs site (dbt/target/static_index.html) and the GX data docs
-	cd dbt && PODCAST_WAREHOUSE=$(abspath $(or $(PODCAST_WAREHOUSE),warehouse/podcast.duckdb)) ../$(PY) -m dbt.cli.main docs generate --static --profiles-dir . --project-dir . --quiet
+	cd dbt && PODCAST_WAREHOUSE=$(abspath $(or $(PODCAST_WAREHOUSE),warehouse/podcast.duckdb)) ../$(VENV)/bin/dbt docs generate --static --profiles-dir . --project-dir . --quiet
 	$(PY) -c "from gx.build import open_context; open_context().build_data_docs()"
 	@echo "dbt docs: dbt/target/static_index.html  |  data docs: gx/uncommitted/data_docs/local_site/index.html"
 

@@ -1,0 +1,1 @@
+"""Prefect orchestration: one flow runs ingest -> contract -> dbt -> exports -> notify."""

@@ -1,0 +1,227 @@
+"""The podcast pipeline flow: ingest (dlt) -> contract (GX) -> transform (dbt) -> export -> notify.
+
+Tasks are thin: each calls the layer that owns the work (pipelines/, gx/, dbt/, flows/exports.py).
+I/O tasks retry with back-off; the dbt build is cached on the warehouse's validated state, the
+dbt project's files and the parameters, so a rerun with nothing new skips it.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
+
+from flows.exports import export_answers, write_charts, write_summary
+from flows.lock import WarehouseBusy, warehouse_lock
+from flows.notify import notify
+from gx.validate import ContractReport, ContractViolation, validate
+from pipelines.ingest import IngestReport, ingest
+from pipelines.settings import DBT_DIR, Settings, SettingsError, parse_date
+
+RETRY_DELAYS = [2, 10, 30]
+LOCK_WAIT_SECONDS = float(os.environ.get("PODCAST_LOCK_WAIT_SECONDS", "0"))
+
+
+# ---------------------------------------------------------------------------- ingest
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE)
+def ingest_new_files(settings: Settings) -> IngestReport:
+    """Load new event files and reference CSVs into bronze (dlt)."""
+    report = ingest(settings)
+    get_run_logger().info(
+        "ingested %s lines from %s files in %s load(s)",
+        report.lines_read,
+        len(report.files),
+        len(report.load_ids),
+    )
+    return report
+
+
+# ---------------------------------------------------------------------------- validate
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE)
+def validate_and_split(settings: Settings) -> ContractReport:
+    """Run the GX checkpoints on new loads; valid rows to silver, failing rows to quarantine."""
+    report = validate(settings.warehouse, settings.gx_dir, settings.now, replay=settings.replay_quarantine)
+    for table, outcome in report.tables.items():
+        get_run_logger().info("%s: %s valid, %s quarantined", table, outcome.valid, outcome.quarantined)
+    return report
+
+
+# ---------------------------------------------------------------------------- transform
+def _transform_cache_key(context, parameters) -> str:
+    return parameters["state_fingerprint"]
+
+
+@task(cache_key_fn=_transform_cache_key, cache_expiration=timedelta(days=7), persist_result=True)
+def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool) -> str:
+    """dbt build (models and tests) through prefect-dbt: each dbt node shows as a Prefect task."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import reset_adapters
+    from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+
+    os.environ["PODCAST_WAREHOUSE"] = str(settings.warehouse)
+    args = ["build"] + (["--full-refresh"] if full_refresh else [])
+    if settings.as_of:
+        args += ["--vars", f"{{as_of: '{settings.as_of.isoformat()}'}}"]
+    runner = PrefectDbtRunner(settings=PrefectDbtSettings(project_dir=DBT_DIR, profiles_dir=DBT_DIR))
+    try:
+        runner.invoke(args)
+    finally:
+        # Release the DuckDB file and every Python handle on it (else nanobind reports leaks at exit).
+        DuckDBConnectionManager.close_all_connections()
+        reset_adapters()
+        gc.collect()
+    return state_fingerprint
+
+
+def state_fingerprint(settings: Settings, full_refresh: bool) -> str:
+    """What the marts depend on: validated loads, the dbt project's files and the parameters."""
+    digest = hashlib.sha256()
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        for row in con.execute(
+            "SELECT table_name, load_id, suite_fingerprint, valid FROM contract.validated_loads ORDER BY 1, 2"
+        ).fetchall():
+            digest.update(repr(row).encode())
+    for path in sorted(DBT_DIR.rglob("*")):
+        if path.is_file() and path.suffix in {".sql", ".yml"} and "target" not in path.parts:
+            digest.update(path.relative_to(DBT_DIR).as_posix().encode() + path.read_bytes())
+    digest.update(f"{settings.warehouse}|{settings.as_of}|{full_refresh}".encode())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------- export
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE)
+def export_results(settings: Settings, ingested: IngestReport, contract: ContractReport) -> dict:
+    """Write answers, charts and run_summary.json atomically; publish Prefect artifacts."""
+    answers = export_answers(settings.warehouse, settings.exports_dir)
+    summary = run_summary(settings, ingested, contract)
+    write_charts(answers, settings.exports_dir, summary["as_of"])
+    write_summary(summary, settings.exports_dir)
+    publish_artifacts(summary, answers)
+    return summary
+
+
+def run_summary(settings: Settings, ingested: IngestReport, contract: ContractReport) -> dict:
+    events = contract.tables.get("events")
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        valid_rows, fact_rows, last_day = con.execute(
+            "SELECT (SELECT count(*) FROM silver.events), (SELECT count(*) FROM marts.fct_listening_events), "
+            "(SELECT max(event_date) FROM marts.fct_listening_events)"
+        ).fetchone()
+    return {
+        "events": {
+            "read": ingested.rows_of("events"),
+            "valid": events.valid if events else 0,
+            "quarantined": events.quarantined if events else 0,
+            "duplicates_removed": valid_rows - fact_rows,
+        },
+        "as_of": (settings.as_of or last_day).isoformat() if (settings.as_of or last_day) else None,
+        "load_ids": list(ingested.load_ids),
+        "quarantine_reasons": contract.quarantine_reasons,
+        "warnings": contract.warnings,
+        "files": [
+            {k: f[k] for k in ("source_file", "status", "lines_read", "rows_loaded", "error")}
+            for f in ingested.files
+        ],
+        "exports_dir": str(settings.exports_dir),
+        "data_docs": str(
+            contract.data_docs or settings.gx_dir / "uncommitted/data_docs/local_site/index.html"
+        ),
+    }
+
+
+def publish_artifacts(summary: dict, answers: dict[str, list[dict]]) -> None:
+    events = summary["events"]
+    create_table_artifact(
+        key="run-summary",
+        table=[{"metric": k, "value": v} for k, v in events.items()]
+        + [{"metric": "as_of", "value": summary["as_of"]}],
+        description="Rows read, valid, quarantined and deduplicated in this run",
+    )
+    create_table_artifact(
+        key="quarantine-reasons",
+        table=[{"rule": rule, "rows": rows} for rule, rows in summary["quarantine_reasons"].items()]
+        or [{"rule": "(none)", "rows": 0}],
+        description="Rows quarantined in this run, by contract rule",
+    )
+    create_markdown_artifact(key="answers", markdown=_answers_markdown(answers), description="Q1-Q3")
+    create_link_artifact(key="data-docs", link=Path(summary["data_docs"]).as_uri(), link_text="GX data docs")
+
+
+def _answers_markdown(answers: dict[str, list[dict]]) -> str:
+    parts = []
+    for name, rows in answers.items():
+        columns = list(rows[0]) if rows else []
+        table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        table += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+        parts.append(f"### {name}\n\n" + ("\n".join(table) if rows else "_no rows_"))
+    return "\n\n".join(parts)
+
+
+# ---------------------------------------------------------------------------- the flow
+@flow(name="podcast_pipeline", log_prints=True)
+def podcast_pipeline(
+    data_dir: str | None = None,
+    warehouse: str | None = None,
+    exports_dir: str | None = None,
+    as_of: str | None = None,
+    full_refresh: bool = False,
+    replay_quarantine: bool = False,
+):
+    """Run the whole pipeline once; parameters override PODCAST_* environment variables."""
+    try:
+        settings = Settings.from_env(
+            data_dir=Path(data_dir) if data_dir else None,
+            warehouse=Path(warehouse) if warehouse else None,
+            exports_dir=Path(exports_dir) if exports_dir else None,
+            as_of=parse_date(as_of) if as_of else None,
+            full_refresh=full_refresh or None,
+            replay_quarantine=replay_quarantine or None,
+        )
+    except SettingsError as error:
+        return Failed(message=str(error))
+    try:
+        with warehouse_lock(settings.warehouse, LOCK_WAIT_SECONDS):
+            summary = _run(settings)
+    except (ContractViolation, WarehouseBusy, SettingsError) as error:
+        notify(settings.notify_urls, "podcast pipeline failed", str(error))
+        return Failed(message=str(error))
+    except Exception as error:
+        notify(settings.notify_urls, "podcast pipeline failed", f"{type(error).__name__}: {error}")
+        raise
+    if summary["warnings"]:
+        notify(
+            settings.notify_urls, "podcast pipeline: data-quality warning", "\n".join(summary_lines(summary))
+        )
+    return summary
+
+
+def _run(settings: Settings) -> dict:
+    ingested = ingest_new_files(settings)
+    contract = validate_and_split(settings)
+    # Rows moved between silver and quarantine in old loads: rebuild, do not increment.
+    full_refresh = settings.full_refresh or bool(contract.revalidated) or settings.replay_quarantine
+    fingerprint = state_fingerprint(settings, full_refresh)
+    build_models.with_options(refresh_cache=full_refresh)(settings, fingerprint, full_refresh)
+    return export_results(settings, ingested, contract)
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The run summary as a person reads it at the end of a run or in a notification."""
+    events = summary["events"]
+    lines = [
+        f"events read {events['read']:,}, valid {events['valid']:,}, quarantined {events['quarantined']:,}, "
+        f"duplicates removed {events['duplicates_removed']:,} (as of {summary['as_of']})",
+        *(f"  quarantined by {rule}: {rows:,}" for rule, rows in summary["quarantine_reasons"].items()),
+        *(f"warning: {w}" for w in summary["warnings"]),
+        f"exports:   {summary['exports_dir']}",
+        f"data docs: {summary['data_docs']}",
+    ]
+    return lines

@@ -1,0 +1,200 @@
+"""The Prefect flow and its command line: exports, summary, caching, retries, notifications, lock."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+import flows.pipeline as pipeline
+from flows.lock import warehouse_lock
+from flows.pipeline import podcast_pipeline
+from pipelines.generate import generate
+from pipelines.settings import PROJECT_DIR, Settings
+from tests.conftest import query, write_csv
+
+pytestmark = pytest.mark.slow
+EXPORTS = {
+    "q1_top_completed_episodes": ["rank", "episode_id", "title", "podcast_id", "completions"],
+    "q2_listen_through_rate_by_country": ["country", "avg_listen_through_rate", "completions"],
+    "q3_multi_episode_listeners": ["users_with_3plus_episodes_in_a_day"],
+    "q3_multi_episode_listeners_by_day": ["day", "users"],
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def flow_settings(settings: Settings, monkeypatch) -> Settings:
+    monkeypatch.setenv("PODCAST_GX_DIR", str(settings.gx_dir))
+    monkeypatch.setenv("PODCAST_REFERENCE_TIME", settings.reference_time.isoformat())
+    return settings
+
+
+def run_flow(settings: Settings, **extra):
+    return podcast_pipeline(
+        data_dir=str(settings.data_dir),
+        warehouse=str(settings.warehouse),
+        exports_dir=str(settings.exports_dir),
+        return_state=True,
+        **extra,
+    )
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(PROJECT_DIR / "flows" / "main.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data-dir", "/nonexistent/dir"], "data directory not found"),
+        (["--as-of", "2024-13-45"], "not a date"),
+        (["--as-of", "2024-01-01'; DROP TABLE marts.dim_users; --"], "not a date"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_help_explains_every_option() -> None:
+    text = cli("--help").stdout
+    for option in (
+        "--data-dir",
+        "--warehouse",
+        "--exports-dir",
+        "--as-of",
+        "--full-refresh",
+        "--replay-quarantine",
+    ):
+        assert option in text
+
+
+def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
+    settings = flow_settings
+    manifest = generate(settings.data_dir, 6_000, seed=9, n_files=2, dirty_rate=0.03)
+    state = run_flow(settings)
+    assert state.is_completed(), state.message
+    summary = state.result()
+
+    exports = settings.exports_dir
+    for name, columns in EXPORTS.items():
+        with open(exports / f"{name}.csv", newline="") as handle:
+            rows = list(csv.reader(handle))
+        assert rows[0] == columns
+        assert len(rows) - 1 == query(settings, f"SELECT count(*) FROM analysis.{name}")[0][0]
+        assert (exports / f"{name}.parquet").stat().st_size > 0
+    assert (exports / "q1_top_completed_episodes.png").read_bytes()[:4] == b"\x89PNG"
+    assert (exports / "q2_listen_through_rate_by_country.png").read_bytes()[:4] == b"\x89PNG"
+
+    on_disk = json.loads((exports / "run_summary.json").read_text())
+    assert on_disk["events"]["read"] == manifest["events"]
+    assert on_disk["events"]["valid"] + on_disk["events"]["quarantined"] == manifest["events"]
+    assert on_disk["events"]["duplicates_removed"] >= manifest["dirt"]["duplicate"] > 0
+    assert sum(on_disk["quarantine_reasons"].values()) >= on_disk["events"]["quarantined"] > 0
+    assert on_disk["as_of"] == summary["as_of"] and len(on_disk["load_ids"]) == 1
+    assert not list(exports.glob(".*.tmp"))
+
+    before = {p.name: p.read_bytes() for p in exports.glob("*.csv")}
+    rerun = run_flow(settings)
+    assert rerun.is_completed()
+    assert {p.name: p.read_bytes() for p in exports.glob("*.csv")} == before
+    assert json.loads((exports / "run_summary.json").read_text())["events"]["read"] == 0
+
+
+def test_transient_ingest_failure_is_retried(flow_settings: Settings, monkeypatch) -> None:
+    generate(flow_settings.data_dir, 500, seed=2, n_files=1)
+    calls = []
+
+    def flaky(settings):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("transient: disk briefly unavailable")
+        return real_ingest(settings)
+
+    real_ingest = pipeline.ingest
+    monkeypatch.setattr(pipeline, "ingest", flaky)
+    monkeypatch.setattr(
+        pipeline, "ingest_new_files", pipeline.ingest_new_files.with_options(retry_delay_seconds=0)
+    )
+    state = run_flow(flow_settings)
+    assert state.is_completed() and len(calls) == 2
+    assert state.result()["events"]["read"] == 500
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    _Receiver.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"json://127.0.0.1:{server.server_port}/hook?token=s3cret-token", _Receiver.received
+    server.shutdown()
+
+
+def test_notifications_on_failure_and_on_quality_breach(
+    flow_settings: Settings, receiver, monkeypatch
+) -> None:
+    url, received = receiver
+    monkeypatch.setenv("PODCAST_NOTIFY_URLS", url)
+    settings = flow_settings
+    generate(settings.data_dir / "gen", 800, seed=4, n_files=1, dirty_rate=0.2)
+    (settings.data_dir / "gen" / "events" / "part-00001.jsonl").rename(
+        settings.data_dir / "events" / "a.jsonl"
+    )
+
+    done = run_flow(settings)  # about 13 % of the rows quarantined: over the 5 % threshold
+    assert done.is_completed(), done.message
+    assert received[-1]["title"] == "podcast pipeline: data-quality warning"
+    assert "warning: quarantined_share" in received[-1]["message"]
+
+    write_csv(
+        settings.data_dir / "users" / "users.csv", "user_id,signup_date,country\nuser_1,not-a-date,US\n"
+    )
+    failed = run_flow(settings)
+    assert failed.is_failed() and "reference data failed its contract" in failed.message
+    assert received[-1]["title"] == "podcast pipeline failed"
+    assert "users/users.csv: 1 rows fail signup_date_valid" in received[-1]["message"]
+    for path in settings.exports_dir.iterdir():
+        if path.suffix in {".json", ".csv"}:
+            assert "s3cret-token" not in path.read_text()
+
+
+def test_second_run_on_a_busy_warehouse_exits_with_a_message(flow_settings: Settings) -> None:
+    generate(flow_settings.data_dir, 200, seed=3, n_files=1)
+    with warehouse_lock(flow_settings.warehouse):
+        state = run_flow(flow_settings)
+    assert state.is_failed() and "another run is using" in state.message
+    assert not flow_settings.warehouse.exists() or query(
+        flow_settings, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'bronze'"
+    ) == [(0,)]
