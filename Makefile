@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export RUNTIME__DLTHUB_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: help install run sample ingest test lint docs bench bench-load clean
+.PHONY: help install run sample ingest test lint docs serve bench bench-load clean
 
 help: ## to list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,12 @@ docs: install ## to build the dbt docs site (dbt/target/static_index.html) and t
 	cd dbt && PODCAST_WAREHOUSE=$(abspath $(or $(PODCAST_WAREHOUSE),warehouse/podcast.duckdb)) ../$(VENV)/bin/dbt docs generate --static --profiles-dir . --project-dir . --quiet
 	$(PY) -c "from gx.build import open_context; open_context().build_data_docs()"
 	@echo "dbt docs: dbt/target/static_index.html  |  data docs: gx/uncommitted/data_docs/local_site/index.html"
+
+serve: install ## to start a local Prefect server, deploy prefect.yaml and run a process worker
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200 --background
+	PREFECT_API_URL=http://127.0.0.1:4200/api $(VENV)/bin/prefect work-pool create podcast-process --type process --overwrite
+	PREFECT_API_URL=http://127.0.0.1:4200/api PODCAST_PROJECT_DIR=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --all
+	PREFECT_API_URL=http://127.0.0.1:4200/api PODCAST_PROJECT_DIR=$(CURDIR) $(VENV)/bin/prefect worker start --pool podcast-process
 
 lint: install ## to lint the Python code
 	$(VENV)/bin/ruff check pipelines flows gx tests

@@ -165,6 +165,33 @@ def _answers_markdown(answers: dict[str, list[dict]]) -> str:
     return "\n\n".join(parts)
 
 
+# ---------------------------------------------------------------------------- docs
+@task(cache_policy=NO_CACHE)
+def refresh_docs_sites(settings: Settings) -> str:
+    """Rebuild the dbt docs site (static, one file) and the GX data docs."""
+    from dbt.cli.main import dbtRunner
+
+    from gx.build import open_context
+
+    os.environ["PODCAST_WAREHOUSE"] = str(settings.warehouse)
+    result = dbtRunner().invoke(
+        [
+            "docs",
+            "generate",
+            "--static",
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--quiet",
+        ]
+    )
+    if not result.success:
+        raise RuntimeError(f"dbt docs generate failed: {result.exception}")
+    open_context(settings.gx_dir).build_data_docs()
+    return str(DBT_DIR / "target" / "static_index.html")
+
+
 # ---------------------------------------------------------------------------- the flow
 @flow(name="podcast_pipeline", log_prints=True)
 def podcast_pipeline(
@@ -174,6 +201,7 @@ def podcast_pipeline(
     as_of: str | None = None,
     full_refresh: bool = False,
     replay_quarantine: bool = False,
+    refresh_docs: bool = False,
 ):
     """Run the whole pipeline once; parameters override PODCAST_* environment variables."""
     try:
@@ -190,6 +218,8 @@ def podcast_pipeline(
     try:
         with warehouse_lock(settings.warehouse, LOCK_WAIT_SECONDS):
             summary = _run(settings)
+            if refresh_docs:
+                summary["dbt_docs"] = refresh_docs_sites(settings)
     except (ContractViolation, WarehouseBusy, SettingsError) as error:
         notify(settings.notify_urls, "podcast pipeline failed", str(error))
         return Failed(message=str(error))
