@@ -125,3 +125,34 @@ def _close_dbt_connections():
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     DuckDBConnectionManager.close_all_connections()
+
+
+def test_docs_describe_every_model_and_column(settings: Settings, data_dir: Path, monkeypatch) -> None:
+    import json
+
+    write_lines(data_dir / "events" / "a.jsonl", [event(), event(kind="complete", duration=1700)])
+    run_all(settings, monkeypatch)
+    target = settings.warehouse.parent / "dbt-target"
+    result = dbtRunner().invoke(
+        [
+            "docs",
+            "generate",
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--quiet",
+            "--target-path",
+            str(target),
+        ]
+    )
+    assert result.success
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+    assert len(models) >= 15
+    undocumented = [uid for uid, node in models.items() if not node["description"]]
+    for uid, node in models.items():
+        described = {name.lower() for name, column in node["columns"].items() if column["description"]}
+        undocumented += [f"{uid}.{c}" for c in catalog["nodes"][uid]["columns"] if c.lower() not in described]
+    assert undocumented == []

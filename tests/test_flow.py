@@ -10,6 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from prefect.client.orchestration import get_client
 from prefect.testing.utilities import prefect_test_harness
 
 import flows.pipeline as pipeline
@@ -117,6 +118,20 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
     assert rerun.is_completed()
     assert {p.name: p.read_bytes() for p in exports.glob("*.csv")} == before
     assert json.loads((exports / "run_summary.json").read_text())["events"]["read"] == 0
+
+    with get_client(sync_client=True) as client:
+        keys = {artifact.key for artifact in client.read_artifacts()}
+    assert {"run-summary", "quarantine-reasons", "answers", "data-docs"} <= keys
+
+    # New data invalidates the cached build: never a stale answer.
+    facts_before = query(settings, "SELECT count(*) FROM marts.fct_listening_events")[0][0]
+    generate(settings.data_dir / "more", 1_000, seed=10, n_files=1)
+    (settings.data_dir / "more" / "events" / "part-00001.jsonl").rename(
+        settings.data_dir / "events" / "late.jsonl"
+    )
+    assert run_flow(settings).is_completed()
+    assert query(settings, "SELECT count(*) FROM marts.fct_listening_events")[0][0] > facts_before
+    assert json.loads((exports / "run_summary.json").read_text())["events"]["read"] == 1_000
 
 
 def test_transient_ingest_failure_is_retried(flow_settings: Settings, monkeypatch) -> None:
