@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export RUNTIME__DLTHUB_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: help install run sample ingest test lint docs serve bench bench-load clean
+.PHONY: help install run sample ingest test lint docs serve bench bench-load bench-contract clean
 
 help: ## to list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,7 +48,10 @@ lint: install ## to lint the Python code
 bench-load: install ## to time dlt loading against a bare DuckDB read_json (BENCH_EVENTS, default 1M)
 	$(PY) -m tests.bench.load
 
-bench: bench-load ## to run the benchmarks
+bench-contract: install ## to time the GX contract against bare SQL applying the same rules (BENCH_EVENTS)
+	$(PY) -m tests.bench.contract
+
+bench: bench-load bench-contract ## to run the benchmarks
 
 clean: ## to remove the warehouse, exports, sample data and build output
 	rm -rf warehouse exports $(SAMPLE) dbt/target dbt/logs gx/uncommitted bench_results.json
