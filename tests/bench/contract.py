@@ -8,7 +8,6 @@ exactly the rules GX checks, with no GX, pandas or writes. Figures merge into be
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -25,7 +24,8 @@ from gx.sql_rules import compile_expectation
 from gx.validate import validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest
-from pipelines.settings import GX_DIR, PROJECT_DIR, Settings
+from pipelines.settings import GX_DIR, Settings
+from tests.bench.results import record
 
 
 def bare_sql_seconds(warehouse: Path, now: datetime) -> float:
@@ -67,10 +67,7 @@ def main() -> int:
     print("| events | bare SQL, same rules (s) | GX checkpoints + split (s) | ratio |")
     print("|---:|---:|---:|---:|")
     print(f"| {events:,} | {bare:.2f} | {contract:.2f} | {contract / bare:.1f}x |")
-    path = PROJECT_DIR / "bench_results.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
-    results.setdefault("contract", {})[str(events)] = figures
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    record("contract", figures)
     return 0
 
 

@@ -21,6 +21,7 @@ import duckdb
 
 from pipelines.generate import generate
 from pipelines.settings import PROJECT_DIR
+from tests.bench.results import record
 
 _CHILD = """
 import json, sys, time
@@ -86,10 +87,7 @@ def main() -> int:
         f"| {events:,} | {bare:.2f} | {load['seconds']:.2f} | {ratio:.1f}x | "
         f"{load['wall_seconds']:.2f} | {figures['peak_rss_mb']:,} |"
     )
-    results_path = PROJECT_DIR / "bench_results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results.setdefault("load", {})[str(events)] = figures
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    record("load", figures)
     return 0
 
 
