@@ -18,7 +18,7 @@ class TableContract:
     suite: str
     key_columns: tuple[str, ...]
     prepared_sql: str  # SELECT over bronze.<table> AS b; callers append a WHERE clause
-    silver_sql: str  # SELECT over the prepared rows `p` that passed
+    silver_sql: str  # SELECT over `judged` (prepared rows + failed_rules); the split adds the filter
     raw_columns: tuple[str, ...]  # kept in quarantine, as received
     stops_run: bool  # a failing row makes the run untrustworthy (reference data)
 
@@ -42,7 +42,7 @@ EVENTS = TableContract(
             event_type_norm AS event_type, user_id, episode_id,
             event_ts,
             CAST(duration_int AS INTEGER) AS duration
-        FROM p
+        FROM judged
     """,
     raw_columns=("event_type", "user_id", "episode_id", "timestamp", "duration", "_raw_line", "_parse_error"),
     stops_run=False,
@@ -60,7 +60,7 @@ USERS = TableContract(
     silver_sql="""
         SELECT _dlt_load_id, _source_file, _line_number, user_id,
             signup_date_parsed AS signup_date, country
-        FROM p
+        FROM judged
     """,
     raw_columns=("user_id", "signup_date", "country"),
     stops_run=True,
@@ -81,7 +81,7 @@ EPISODES = TableContract(
         SELECT _dlt_load_id, _source_file, _line_number, episode_id, podcast_id, title,
             release_date_parsed AS release_date,
             CAST(duration_seconds_int AS INTEGER) AS duration_seconds
-        FROM p
+        FROM judged
     """,
     raw_columns=("episode_id", "podcast_id", "title", "release_date", "duration_seconds"),
     stops_run=True,

@@ -210,7 +210,7 @@ class ContractRunner:
         try:
             self.con.execute(
                 f"CREATE TABLE IF NOT EXISTS {silver} AS "
-                f"SELECT * FROM ({contract.silver_sql.replace('FROM p', 'FROM judged p')}) LIMIT 0"
+                f"SELECT * FROM ({contract.silver_sql}) LIMIT 0"
             )
             self.con.execute(
                 f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT {keys}, {raw}, failed_rules, "
@@ -219,7 +219,7 @@ class ContractRunner:
             for table in (silver, quarantine):
                 self.con.execute(f"DELETE FROM {table} WHERE {chunk}", chunk_params)
             self.con.execute(
-                f"INSERT INTO {silver} {contract.silver_sql.replace('FROM p', 'FROM judged p')} "
+                f"INSERT INTO {silver} {contract.silver_sql} "
                 "WHERE len(failed_rules) = 0"
             )
             self.con.execute(
