@@ -62,6 +62,19 @@ def _condition(condition: Condition | None) -> tuple[str, list]:
     raise NotImplementedError(f"row condition not supported by the split: {condition!r}")
 
 
+def referenced_columns(expectation: Any) -> list[str]:
+    """The columns an expectation reads: its own and those of its row condition."""
+    columns = [expectation.column]
+    pending = [expectation.row_condition] if expectation.row_condition is not None else []
+    while pending:
+        condition = pending.pop()
+        if isinstance(condition, AndCondition):
+            pending.extend(condition.conditions)
+        else:
+            columns.append(condition.column.name)
+    return columns
+
+
 def compile_expectation(expectation: Any, parameters: dict[str, Any]) -> CompiledRule:
     """The predicate selecting the rows `expectation` counts as unexpected."""
     column = _quote(expectation.column)
@@ -72,7 +85,8 @@ def compile_expectation(expectation: Any, parameters: dict[str, Any]) -> Compile
     elif kind == "ExpectColumnValuesToBeNull":
         failing = f"{column} IS NOT NULL"
     elif kind == "ExpectColumnValuesToMatchRegex":
-        failing, params = f"{column} IS NOT NULL AND NOT regexp_matches({column}, ?)", [expectation.regex]
+        failing = f"{column} IS NOT NULL AND NOT regexp_matches({column}, ?)"
+        params = [expectation.regex.replace(r"\Z", r"\z")]  # RE2's end-of-text anchor
     elif kind == "ExpectColumnValuesToBeInSet":
         values = list(expectation.value_set)
         failing = f"{column} IS NOT NULL AND {column} NOT IN ({', '.join('?' * len(values))})"

@@ -14,10 +14,16 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 EVENT_TYPES = ["play", "pause", "seek", "complete"]
+# Regexes use explicit ASCII classes, never \d, \s or \S: Python's `re` makes those Unicode-aware
+# while RE2 (pyarrow, DuckDB) does not, so GX and the split would disagree on e.g. Arabic digits,
+# and pandas falls back to row-by-row Python for them. `\Z` ends the text (Python's `$` also
+# matches before a final newline); gx/sql_rules.py spells it `\z` for RE2.
 # ISO-8601 with seconds, optional fraction, optional Z or ±HH:MM offset.
-ISO_8601 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?$"
-INTEGER = r"^-?\d+$"
-NOT_BLANK = r"\S"
+ISO_8601 = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})?\Z"
+)
+INTEGER = r"^-?[0-9]+\Z"
+NOT_BLANK = r"[^ \t\n\r\f\v]"
 MAX_DURATION_SECONDS = 86_400
 EARLIEST_EVENT = "2000-01-01T00:00:00"
 ORPHAN_SHARE_TOLERATED = 0.01
@@ -124,7 +130,7 @@ def user_expectations() -> list:
             column="country", **_rule("country_present", "`country` is present.")
         ),
         gxe.ExpectColumnValuesToMatchRegex(
-            column="country", regex=r"^[A-Z]{2}$", **_rule("country_code", "`country` is a 2-letter code.")
+            column="country", regex=r"^[A-Z]{2}\Z", **_rule("country_code", "`country` is a 2-letter code.")
         ),
     ]
 

@@ -16,19 +16,24 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from great_expectations.core.run_identifier import RunIdentifier
 
 from gx.build import checkpoint_name, open_context, suite_fingerprint
 from gx.frames import CONTRACTS, KEYS, REFERENCE_COVERAGE_SQL, TableContract
-from gx.sql_rules import compile_expectation
+from gx.sql_rules import compile_expectation, referenced_columns
 
 CHUNK_ROWS = 1_000_000
 DOCS_INDEX = Path("uncommitted") / "data_docs" / "local_site" / "index.html"
+_NS_MIN, _NS_MAX = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01")
 
 
 class ContractViolation(RuntimeError):
@@ -145,24 +150,48 @@ class ContractRunner:
         parts = max(1, math.ceil(rows / CHUNK_ROWS))
         suite = self.context.suites.get(contract.suite)
         rules = [compile_expectation(e, self.parameters) for e in suite.expectations]
+        read = [column for e in suite.expectations for column in referenced_columns(e)]
+        columns = list(dict.fromkeys([*KEYS, *read]))
         outcome = self.report.tables.setdefault(contract.table, TableOutcome())
-        run_id = ""
         for part in range(parts):
             chunk = _chunk_predicate(parts)
             chunk_params = [load_id, parts, part] if parts > 1 else [load_id]
-            frame = self.con.execute(f"{contract.prepared_sql} WHERE {chunk}", chunk_params).df()
-            run_name = f"{contract.table}-load-{load_id}" + (
-                f"-part-{part + 1}-of-{parts}" if parts > 1 else ""
+            run_id = RunIdentifier(
+                run_name=f"{contract.table}-load-{load_id}"
+                + (f"-part-{part + 1}-of-{parts}" if parts > 1 else ""),
+                run_time=datetime.now(UTC),
             )
-            result = self._run_checkpoint(contract.suite, frame, run_name)
-            run_id = _run_label(result.run_id)
-            expected = _unexpected_counts(result)
-            del frame
-            valid, quarantined, reasons = self._split(contract, rules, chunk, chunk_params, expected, run_id)
+            # DuckDB judges the chunk once (temp table `judged` on its own connection); GX then
+            # validates those rows in pandas while a thread writes the split (DuckDB releases the
+            # GIL) in a transaction that commits only if both engines agree.
+            split = self.con.cursor()
+            try:
+                split.execute("SET TimeZone = 'UTC'")
+                counted = _judge(split, contract, rules, chunk, chunk_params)
+                frame = _gx_frame(split, columns)
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    writing = pool.submit(
+                        _write_split, split, contract, chunk, chunk_params, _run_label(run_id)
+                    )
+                    try:
+                        result = self._run_checkpoint(contract.suite, frame, run_id)
+                    finally:
+                        del frame
+                        valid, quarantined = writing.result()
+                expected = _unexpected_counts(result)
+                mismatched = {r.rule for r in rules if counted.get(r.rule, 0) != expected.get(r.rule, 0)}
+                if mismatched:
+                    raise ContractEngineMismatch(
+                        f"{contract.table}: split and GX disagree on {sorted(mismatched)}: "
+                        f"split {dict(counted)} vs GX {expected}"
+                    )
+                split.execute("COMMIT")
+            finally:
+                split.close()  # without the COMMIT above, closing rolls the split back
             outcome.rows += valid + quarantined
             outcome.valid += valid
             outcome.quarantined += quarantined
-            outcome.reasons.update(reasons)
+            outcome.reasons.update(counted)
         self.con.execute(
             "INSERT OR REPLACE INTO contract.validated_loads "
             "SELECT ?, ?, ?, ?, now(), ?, "
@@ -172,75 +201,17 @@ class ContractRunner:
                 contract.table,
                 load_id,
                 suite_fingerprint(suite),
-                run_id,
+                _run_label(run_id),
                 rows,
                 load_id,
                 load_id,
             ],
         )
 
-    def _split(self, contract, rules, chunk, chunk_params, expected, run_id) -> tuple[int, int, Counter]:
-        reasons_sql = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
-        params = [p for rule in rules for p in rule.params] + chunk_params
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE judged AS
-            SELECT *, list_filter([{reasons_sql}], lambda r: r IS NOT NULL) AS failed_rules
-            FROM ({contract.prepared_sql} WHERE {chunk})
-            """,
-            params,
-        )
-        counted = Counter(
-            dict(
-                self.con.execute(
-                    "SELECT r, count(*) FROM (SELECT unnest(failed_rules) AS r FROM judged) GROUP BY r"
-                ).fetchall()
-            )
-        )
-        mismatched = {rule.rule for rule in rules if counted.get(rule.rule, 0) != expected.get(rule.rule, 0)}
-        if mismatched:
-            raise ContractEngineMismatch(
-                f"{contract.table}: split and GX disagree on {sorted(mismatched)}: "
-                f"split {dict(counted)} vs GX {expected}"
-            )
-        silver, quarantine = f"silver.{contract.table}", f"quarantine.{contract.table}"
-        raw = ", ".join(f'"{c}"' for c in contract.raw_columns)
-        keys = ", ".join(KEYS)
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            self.con.execute(
-                f"CREATE TABLE IF NOT EXISTS {silver} AS "
-                f"SELECT * FROM ({contract.silver_sql}) LIMIT 0"
-            )
-            self.con.execute(
-                f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT {keys}, {raw}, failed_rules, "
-                "CAST(NULL AS VARCHAR) AS checkpoint_run_id, now() AS quarantined_at FROM judged LIMIT 0"
-            )
-            for table in (silver, quarantine):
-                self.con.execute(f"DELETE FROM {table} WHERE {chunk}", chunk_params)
-            self.con.execute(
-                f"INSERT INTO {silver} {contract.silver_sql} "
-                "WHERE len(failed_rules) = 0"
-            )
-            self.con.execute(
-                f"INSERT INTO {quarantine} SELECT {keys}, {raw}, failed_rules, ?, now() "
-                "FROM judged WHERE len(failed_rules) > 0",
-                [run_id],
-            )
-            valid, quarantined = self.con.execute(
-                "SELECT count(*) FILTER (WHERE len(failed_rules) = 0), "
-                "count(*) FILTER (WHERE len(failed_rules) > 0) FROM judged"
-            ).fetchone()
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        return valid, quarantined, counted
-
     # ------------------------------------------------------------------ warnings
     def _check_reference_coverage(self) -> None:
         frame = self.con.execute(REFERENCE_COVERAGE_SQL).df()
-        self._warn_on(self._run_checkpoint("reference_coverage", frame, "reference-coverage"))
+        self._warn_on(self._run_checkpoint("reference_coverage", frame, RunIdentifier("reference-coverage")))
 
     def _check_load_quality(self) -> None:
         frame = self.con.execute(
@@ -250,13 +221,11 @@ class ContractRunner:
             [self.report.run_ids],
         ).df()
         if len(frame):
-            self._warn_on(self._run_checkpoint("load_quality", frame, "load-quality"))
+            self._warn_on(self._run_checkpoint("load_quality", frame, RunIdentifier("load-quality")))
 
-    def _run_checkpoint(self, suite: str, frame, run_name: str):
+    def _run_checkpoint(self, suite: str, frame, run_id: RunIdentifier):
         result = self.context.checkpoints.get(checkpoint_name(suite)).run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters=self.parameters,
-            run_id=RunIdentifier(run_name=run_name),
+            batch_parameters={"dataframe": frame}, expectation_parameters=self.parameters, run_id=run_id
         )
         self.report.run_ids.append(_run_label(result.run_id))
         return result
@@ -307,6 +276,76 @@ class ContractRunner:
                 [schema, table],
             ).fetchone()[0]
         )
+
+
+def _judge(con, contract: TableContract, rules: list, chunk: str, chunk_params: list) -> Counter:
+    """Evaluate every rule on the chunk into the temp table `judged`; rows failing each rule."""
+    reasons_sql = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE judged AS
+        SELECT *, list_filter([{reasons_sql}], lambda r: r IS NOT NULL) AS failed_rules
+        FROM ({contract.prepared_sql} WHERE {chunk})
+        """,
+        [p for rule in rules for p in rule.params] + chunk_params,
+    )
+    failures = con.execute("SELECT r, count(*) FROM (SELECT unnest(failed_rules) r FROM judged) GROUP BY r")
+    return Counter(dict(failures.fetchall()))
+
+
+def _gx_frame(con, columns: list[str]):
+    """The judged chunk as GX sees it: the row keys and the columns the suite reads, in dtypes
+    that keep pandas vectorised (GX loops in Python over nullable integers and non-ns datetimes,
+    and copies every column of the frame for each row condition, cheap for categories)."""
+    quoted = [f'"{c}"' for c in columns]
+    rows, *distinct = con.execute(
+        f"SELECT count(*), {', '.join(f'approx_count_distinct({q})' for q in quoted)} FROM judged"
+    ).fetchall()[0]
+    table = con.sql(f"SELECT {', '.join(quoted)} FROM judged").to_arrow_table()
+    encoded = {}
+    for name, column, values in zip(table.column_names, table.columns, distinct, strict=True):
+        repetitive = pa.types.is_string(column.type) and values <= rows // 20  # ids, types, codes
+        encoded[name] = pc.dictionary_encode(column) if repetitive else column
+    frame = pa.table(encoded).to_pandas()
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            # Clamped to the ns range: every bound of the suite lies well inside it.
+            frame[name] = column.clip(_NS_MIN, _NS_MAX).astype("datetime64[ns]")
+        elif pd.api.types.is_float_dtype(column) or pd.api.types.is_integer_dtype(column):
+            frame[name] = column.astype("float64")  # exact for |n| < 2**53; null becomes NaN
+    return frame
+
+
+def _write_split(con, contract: TableContract, chunk: str, chunk_params: list, run_id: str):
+    """Replace the chunk's rows in silver and quarantine with `judged`, in a transaction left
+    open for the caller to commit."""
+    silver, quarantine = f"silver.{contract.table}", f"quarantine.{contract.table}"
+    raw = ", ".join(f'"{c}"' for c in contract.raw_columns)
+    keys = ", ".join(KEYS)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {silver} AS SELECT * FROM ({contract.silver_sql}) LIMIT 0")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT {keys}, {raw}, failed_rules, "
+            "CAST(NULL AS VARCHAR) AS checkpoint_run_id, now() AS quarantined_at FROM judged LIMIT 0"
+        )
+        for table in (silver, quarantine):
+            con.execute(f"DELETE FROM {table} WHERE {chunk}", chunk_params)
+        con.execute(f"INSERT INTO {silver} {contract.silver_sql} WHERE len(failed_rules) = 0")
+        con.execute(
+            f"INSERT INTO {quarantine} SELECT {keys}, {raw}, failed_rules, ?, now() "
+            "FROM judged WHERE len(failed_rules) > 0",
+            [run_id],
+        )
+        valid, quarantined = con.execute(
+            "SELECT count(*) FILTER (WHERE len(failed_rules) = 0), "
+            "count(*) FILTER (WHERE len(failed_rules) > 0) FROM judged"
+        ).fetchone()
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return valid, quarantined
 
 
 def _chunk_predicate(parts: int) -> str:

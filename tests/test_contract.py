@@ -114,6 +114,24 @@ def test_valid_variants_pass_and_are_typed(settings: Settings, data_dir: Path) -
     ]
 
 
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        (event(duration="\u0661\u0662"), "duration_integer"),  # Arabic-Indic digits: not an integer
+        (event(duration="12\n"), "duration_integer"),  # Python's `$` would accept the newline
+        (event(ts="2024-03-01T10:00:00\n"), "timestamp_iso8601"),
+        (event(user="\u00a0"), None),  # only ASCII whitespace is blank, in both engines
+        (event(ts="9999-12-31T23:59:59"), "timestamp_in_range"),  # beyond pandas' ns range
+        (event(ts="0001-01-01T00:00:00"), "timestamp_in_range"),
+    ],
+)
+def test_gx_and_the_split_agree_on_edge_values(settings: Settings, data_dir: Path, line, rule) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event(), line])
+    report = run_contract(settings)  # raises ContractEngineMismatch if the engines disagree
+    assert quarantined(settings) == ([(2, [rule])] if rule else [])
+    assert report.tables["events"].rows == 2
+
+
 def test_a_row_breaking_several_rules_lists_them_all(settings: Settings, data_dir: Path) -> None:
     line = json.dumps({"event_type": "pause", "user_id": "", "timestamp": "malformed-date", "duration": 5})
     write_lines(data_dir / "events" / "a.jsonl", [line])
