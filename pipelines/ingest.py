@@ -17,12 +17,14 @@ from pathlib import Path
 
 import dlt
 import duckdb
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from pipelines.settings import Settings, SettingsError
 from pipelines.sources import LEDGER_TABLE, podcast_files
 
 PIPELINE_NAME = "podcast_ingest"
 BRONZE = "bronze"
+LOAD_MEMORY_LIMIT = "256MB"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ def _configure_dlt() -> None:
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 
 
+def _credentials(warehouse: Path) -> DuckDbCredentials:
+    """The warehouse file, with DuckDB's buffer capped: loading streams files, it needs little."""
+    credentials = DuckDbCredentials(str(warehouse))
+    credentials.global_config = {"memory_limit": LOAD_MEMORY_LIMIT}
+    return credentials
+
+
 def make_pipeline(settings: Settings) -> dlt.Pipeline:
     _configure_dlt()
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +68,7 @@ def make_pipeline(settings: Settings) -> dlt.Pipeline:
         shutil.rmtree(working_dir)
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(str(settings.warehouse)),
+        destination=dlt.destinations.duckdb(_credentials(settings.warehouse)),
         dataset_name=BRONZE,
         pipelines_dir=str(settings.dlt_pipelines_dir),
         progress="log" if sys.stderr.isatty() else None,
