@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export RUNTIME__DLTHUB_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: help install run sample ingest test lint docs serve bench bench-load bench-contract clean
+.PHONY: help install run sample ingest test lint docs serve bench bench-load bench-contract bench-pipeline soak clean
 
 help: ## to list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,7 +51,13 @@ bench-load: install ## to time dlt loading against a bare DuckDB read_json (BENC
 bench-contract: install ## to time the GX contract against bare SQL applying the same rules (BENCH_EVENTS)
 	$(PY) -m tests.bench.contract
 
-bench: bench-load bench-contract ## to run the benchmarks
+bench-pipeline: install ## to time flows/main.py end to end against one bare DuckDB SQL script (BENCH_EVENTS)
+	$(PY) -m tests.bench.pipeline
+
+bench: bench-load bench-contract bench-pipeline ## to run the benchmarks
+
+soak: install ## to SIGKILL the pipeline 200 times across its stages, rerunning and comparing each time
+	$(PY) -m tests.crash --kills $(or $(KILLS),200)
 
 clean: ## to remove the warehouse, exports, sample data and build output
 	rm -rf warehouse exports $(SAMPLE) dbt/target dbt/logs gx/uncommitted bench_results.json

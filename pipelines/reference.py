@@ -3,7 +3,8 @@
 Reference files are small (thousands of rows), so Python's csv module reads them: it gives
 exact line numbers, handles quoted newlines, a BOM and another delimiter. Values stay text as
 received; the contract in gx/ judges them. A row with more fields than the header keeps the
-surplus in `_extra_values` (a JSON list); a row with fewer gets nulls.
+surplus in `_extra_values` (a JSON list); a row with fewer gets nulls, as does a column missing
+from the header.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ def _sniff_delimiter(sample: str) -> str:
         return ","
 
 
-def read_reference_csv(path: Path, source_file: str, stats: FileReadStats) -> pa.Table | None:
-    """The file as a table (None when it has no header); `stats` counts what was read."""
+def read_reference_csv(
+    path: Path, source_file: str, stats: FileReadStats, expected: tuple[str, ...] = ()
+) -> pa.Table | None:
+    """The file as a table (None when it has no header); `stats` counts what was read.
+
+    An `expected` column missing from the header (or a file without a header row) is loaded as
+    nulls, so the contract judges those rows instead of the SQL failing on a missing column."""
     try:
         with _open_text(path) as handle:
             sample = handle.read(64 * 1024)
@@ -48,6 +54,7 @@ def read_reference_csv(path: Path, source_file: str, stats: FileReadStats) -> pa
             for key in header:
                 names.append(column_name(key.strip(), set(names)))
             columns: dict[str, list] = {name: [] for name in names}
+            missing = [name for name in expected if name not in columns]
             line_numbers: list[int] = []
             extras: list[str | None] = []
             previous_line = reader.line_num
@@ -68,6 +75,7 @@ def read_reference_csv(path: Path, source_file: str, stats: FileReadStats) -> pa
     table = pa.table(
         {
             **{name: pa.array(values, pa.string()) for name, values in columns.items()},
+            **{name: pa.nulls(len(line_numbers), pa.string()) for name in missing},
             "_source_file": pa.array([source_file] * len(line_numbers), pa.string()),
             "_line_number": pa.array(line_numbers, pa.int64()),
         }

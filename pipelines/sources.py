@@ -38,7 +38,10 @@ LEDGER_SCHEMA = pa.schema(
     ]
 )
 ReadFile = Callable[[SourceFile, FileReadStats], Iterator[pa.Table]]
-REFERENCE_TABLES = ("users", "episodes")
+REFERENCE_COLUMNS = {
+    "users": ("user_id", "signup_date", "country"),
+    "episodes": ("episode_id", "podcast_id", "title", "release_date", "duration_seconds"),
+}
 
 
 def _ledger_row(file: SourceFile, kind: str, digest: str | None, stats: FileReadStats) -> pa.Table:
@@ -91,16 +94,16 @@ def events(data_dir: Path) -> Iterator[pa.Table]:
     )
 
 
-def _read_csv(file: SourceFile, stats: FileReadStats) -> Iterator[pa.Table]:
-    table = read_reference_csv(file.path, file.name, stats)
-    if table is not None and table.num_rows:
-        yield table
-
-
 def reference(table: str, data_dir: Path) -> dlt.sources.DltResource:
     """New versions of the reference CSVs under data_dir/<table>, appended as history."""
+
+    def read_csv(file: SourceFile, stats: FileReadStats) -> Iterator[pa.Table]:
+        rows = read_reference_csv(file.path, file.name, stats, REFERENCE_COLUMNS[table])
+        if rows is not None and rows.num_rows:
+            yield rows
+
     return dlt.resource(
-        _load_new_versions(data_dir, table, CSV_SUFFIXES, _read_csv),
+        _load_new_versions(data_dir, table, CSV_SUFFIXES, read_csv),
         name=table,
         write_disposition="append",
     )
@@ -109,4 +112,4 @@ def reference(table: str, data_dir: Path) -> dlt.sources.DltResource:
 @dlt.source(name="podcast", max_table_nesting=0)
 def podcast_files(data_dir: Path) -> list:
     """Everything under a data directory that has not been loaded yet."""
-    return [events(data_dir), *(reference(table, data_dir) for table in REFERENCE_TABLES)]
+    return [events(data_dir), *(reference(table, data_dir) for table in REFERENCE_COLUMNS)]

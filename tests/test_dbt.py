@@ -5,13 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-from dbt.cli.main import dbtRunner
-
+from flows.dbt import run_dbt
 from gx.validate import validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest
-from pipelines.settings import DBT_DIR, Settings
+from pipelines.settings import Settings
 from tests.conftest import event, query, write_csv, write_lines
 
 MARTS = (
@@ -29,10 +27,8 @@ MARTS = (
 
 
 def dbt_build(settings: Settings, monkeypatch, *extra: str) -> None:
-    monkeypatch.setenv("PODCAST_WAREHOUSE", str(settings.warehouse))
-    result = dbtRunner().invoke(
-        ["build", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--quiet", *extra]
-    )
+    monkeypatch.setenv("PODCAST_WAREHOUSE", str(settings.warehouse))  # restored after the test
+    result = run_dbt(settings.warehouse, ["build", "--quiet", *extra])
     assert result.success, result.exception or [r.message for r in result.result if r.status != "pass"]
 
 
@@ -102,29 +98,11 @@ def test_as_of_must_be_a_date(settings: Settings, data_dir: Path, monkeypatch) -
     write_lines(data_dir / "events" / "a.jsonl", [event()])
     ingest(settings)
     validate(settings.warehouse, settings.gx_dir, settings.now)
+    injected = '{as_of: "2024-01-01\'; DROP TABLE marts.dim_users; --"}'
     monkeypatch.setenv("PODCAST_WAREHOUSE", str(settings.warehouse))
-    result = dbtRunner().invoke(
-        [
-            "build",
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--quiet",
-            "--vars",
-            '{as_of: "2024-01-01\'; DROP TABLE marts.dim_users; --"}',
-        ]
-    )
+    result = run_dbt(settings.warehouse, ["build", "--quiet", "--vars", injected])
     assert not result.success
     assert query(settings, "SELECT count(*) FROM silver.events") == [(1,)]
-
-
-@pytest.fixture(autouse=True)
-def _close_dbt_connections():
-    yield
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    DuckDBConnectionManager.close_all_connections()
 
 
 def test_docs_describe_every_model_and_column(settings: Settings, data_dir: Path, monkeypatch) -> None:
@@ -133,19 +111,7 @@ def test_docs_describe_every_model_and_column(settings: Settings, data_dir: Path
     write_lines(data_dir / "events" / "a.jsonl", [event(), event(kind="complete", duration=1700)])
     run_all(settings, monkeypatch)
     target = settings.warehouse.parent / "dbt-target"
-    result = dbtRunner().invoke(
-        [
-            "docs",
-            "generate",
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--quiet",
-            "--target-path",
-            str(target),
-        ]
-    )
+    result = run_dbt(settings.warehouse, ["docs", "generate", "--quiet", "--target-path", str(target)])
     assert result.success
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())

@@ -4,59 +4,22 @@ running the backfill deployment, and its exports."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from pipelines.generate import generate
 from pipelines.settings import PROJECT_DIR, Settings
+from tests.prefect_server import PREFECT, prefect_server
 
 pytestmark = pytest.mark.slow
-PREFECT = str(Path(sys.executable).parent / "prefect")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def prefect_env(tmp_path: Path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PODCAST_PROJECT_DIR": str(PROJECT_DIR),
-        "COLUMNS": "250",  # rich tables print whole state names
-    }
-    server = subprocess.Popen(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("Prefect server did not start within 90 s")
-    yield env
-    server.terminate()
-    server.wait(timeout=30)
+    with prefect_server(tmp_path / "prefect-home") as env:
+        yield env
 
 
 def prefect(env: dict, *args: str, timeout: int = 300) -> str:

@@ -111,6 +111,8 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
     assert on_disk["events"]["duplicates_removed"] >= manifest["dirt"]["duplicate"] > 0
     assert sum(on_disk["quarantine_reasons"].values()) >= on_disk["events"]["quarantined"] > 0
     assert on_disk["as_of"] == summary["as_of"] and len(on_disk["load_ids"]) == 1
+    assert set(on_disk["stage_seconds"]) == {"ingest", "validate", "transform", "export"}
+    assert all(seconds > 0 for seconds in on_disk["stage_seconds"].values())
     assert not list(exports.glob(".*.tmp"))
 
     before = {p.name: p.read_bytes() for p in exports.glob("*.csv")}

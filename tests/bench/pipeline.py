@@ -1,0 +1,182 @@
+"""Benchmark: the whole pipeline (`python flows/main.py`) against one bare DuckDB SQL script.
+
+    BENCH_EVENTS=1000000 python -m tests.bench.pipeline     # make bench-pipeline; 10M for the large run
+
+On one generated data set, in one run: the bare-SQL baseline (tests/bench/baseline.py, whose
+answers must equal the pipeline's), the pipeline on a fresh warehouse with its stage times and the
+peak RSS of its whole process tree, a rerun after adding a file with 1 % more events, a rerun with
+nothing new, and the fixed overhead (a fresh run on 1k events). Figures merge into
+bench_results.json under "pipeline"; with both a 1M and a 10M entry the marginal throughputs are
+compared too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import psutil
+
+from pipelines.generate import generate
+from pipelines.settings import PROJECT_DIR
+from tests.bench.baseline import ANSWERS, run_baseline
+from tests.bench.results import RESULTS, record
+
+FIXED_OVERHEAD_EVENTS = 1_000
+
+
+def run_pipeline(data_dir: Path, workdir: Path) -> dict:
+    """Run flows/main.py once; wall seconds, peak RSS of the process tree, stage seconds."""
+    command = [
+        sys.executable,
+        "flows/main.py",
+        "--data-dir",
+        str(data_dir),
+        "--warehouse",
+        str(workdir / "podcast.duckdb"),
+        "--exports-dir",
+        str(workdir / "exports"),
+    ]
+    env = {**os.environ, "PODCAST_GX_DIR": str(workdir / "gx")}
+    start = time.perf_counter()
+    process = psutil.Popen(
+        command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process))
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    output = process.stdout.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"pipeline exited {process.returncode}:\n{output[-3000:]}")
+    summary = json.loads((workdir / "exports" / "run_summary.json").read_text())
+    return {
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(peak / 2**20),
+        "stages_s": summary["stage_seconds"],
+    }
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def fresh_workdir(root: Path, name: str) -> Path:
+    """A warehouse/exports folder with its own copy of the GX project (data docs are per run)."""
+    workdir = root / name
+    shutil.copytree(
+        PROJECT_DIR / "gx", workdir / "gx", ignore=shutil.ignore_patterns("uncommitted", "__pycache__")
+    )
+    return workdir
+
+
+def pipeline_answers(exports: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect() as con:
+        return {
+            name: con.execute(
+                "SELECT * FROM read_parquet(?) ORDER BY 1", [str(exports / f"{name}.parquet")]
+            ).fetchall()
+            for name in ANSWERS
+        }
+
+
+def main() -> int:
+    events = int(os.environ.get("BENCH_EVENTS", "1000000"))
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        data_dir = root / "data"
+        generate(data_dir, events, seed=1, n_files=max(1, events // 1_000_000))
+
+        start = time.perf_counter()
+        baseline = run_baseline(data_dir, datetime.now(UTC))
+        baseline_s = time.perf_counter() - start
+
+        workdir = fresh_workdir(root, "run")
+        full = run_pipeline(data_dir, workdir)
+        answers = pipeline_answers(workdir / "exports")
+        if answers != baseline:
+            differing = [name for name in ANSWERS if answers[name] != baseline[name]]
+            raise SystemExit(f"baseline and pipeline answers differ: {differing}")
+
+        extra = generate(root / "extra", max(1, events // 100), seed=2, n_files=1)["events"]
+        shutil.move(root / "extra" / "events" / "part-00001.jsonl", data_dir / "events" / "increment.jsonl")
+        incremental = run_pipeline(data_dir, workdir)
+        noop = run_pipeline(data_dir, workdir)
+
+        small = root / "small"
+        generate(small, FIXED_OVERHEAD_EVENTS, seed=3, n_files=1)
+        fixed = run_pipeline(small, fresh_workdir(root, "fixed"))
+
+    figures = {
+        "events": events,
+        "baseline_s": round(baseline_s, 2),
+        "pipeline": full,
+        "ratio": round(full["wall_s"] / baseline_s, 1),
+        "events_per_s": round(events / full["wall_s"]),
+        "baseline_events_per_s": round(events / baseline_s),
+        "incremental": {
+            "events": extra,
+            **incremental,
+            "share_of_full": round(incremental["wall_s"] / full["wall_s"], 3),
+        },
+        "noop": noop,
+        "fixed_overhead": {"events": FIXED_OVERHEAD_EVENTS, **fixed},
+        "answers_equal": True,
+    }
+    record("pipeline", figures)
+    print(table(figures))
+    marginal = marginal_throughput()
+    if marginal:
+        print(marginal)
+    return 0
+
+
+def table(f: dict) -> str:
+    stages = f["pipeline"]["stages_s"]
+    rows = [
+        "| events | baseline SQL (s) | pipeline (s) | ingest | validate | transform | export "
+        "| start-up + other | events/s | peak RSS (MB) | ratio | +1 % rerun (s) | no-op rerun (s) "
+        "| 1k-event run (s) |",
+        "|" + "---:|" * 14,
+        f"| {f['events']:,} | {f['baseline_s']:.2f} | {f['pipeline']['wall_s']:.2f} | {stages['ingest']:.2f} "
+        f"| {stages['validate']:.2f} | {stages['transform']:.2f} | {stages['export']:.2f} "
+        f"| {f['pipeline']['wall_s'] - sum(stages.values()):.2f} | {f['events_per_s']:,} "
+        f"| {f['pipeline']['peak_rss_mb']:,} | {f['ratio']}x | {f['incremental']['wall_s']:.2f} "
+        f"({f['incremental']['share_of_full']:.0%}) | {f['noop']['wall_s']:.2f} "
+        f"| {f['fixed_overhead']['wall_s']:.2f} |",
+    ]
+    return "\n".join(rows)
+
+
+def marginal_throughput() -> str | None:
+    """Extra events per extra second, 1M -> 10M, for the pipeline and the baseline."""
+    runs = json.loads(RESULTS.read_text()).get("pipeline", {})
+    small, large = runs.get("1000000"), runs.get("10000000")
+    if not (small and large):
+        return None
+    extra = large["events"] - small["events"]
+    pipeline = extra / (large["pipeline"]["wall_s"] - small["pipeline"]["wall_s"])
+    baseline = extra / (large["baseline_s"] - small["baseline_s"])
+    return (
+        f"marginal throughput 1M -> 10M: pipeline {pipeline:,.0f} events/s, "
+        f"baseline {baseline:,.0f} events/s ({pipeline / baseline:.2f} of the baseline)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
