@@ -21,7 +21,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-from flows.dbt import run_dbt
+from flows.dbt_build import run_dbt
 from flows.exports import export_answers, write_charts, write_summary
 from flows.lock import WarehouseBusy, warehouse_lock
 from flows.notify import notify

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from flows.dbt import run_dbt
+from flows.dbt_build import run_dbt
 from gx.validate import validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest

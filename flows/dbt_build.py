@@ -2,7 +2,8 @@
 
 dbt-duckdb keeps one DuckDB handle open for a whole command (`keep_open: true` in
 dbt/profiles.yml: per-node connections made builds 40 % slower); the flow's other steps and any
-reader need the file afterwards, so every invocation closes it here.
+reader need the file afterwards, so every invocation closes it here. (Not named dbt.py: run as a
+script, flows/ is first on sys.path and would shadow the dbt package.)
 """
 
 from __future__ import annotations
