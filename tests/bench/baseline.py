@@ -22,7 +22,7 @@ SCRIPT = f"""
 SET TimeZone = 'UTC';
 
 CREATE TEMP TABLE raw_events AS
-SELECT * FROM read_json($events, format = 'newline_delimited', ignore_errors = true,
+SELECT * FROM read_json($events, format = 'newline_delimited', ignore_errors = true, filename = true,
     columns = {{event_type: 'VARCHAR', user_id: 'VARCHAR', episode_id: 'VARCHAR',
                "timestamp": 'VARCHAR', duration: 'VARCHAR'}});
 
@@ -30,11 +30,10 @@ CREATE TEMP TABLE events AS
 WITH typed AS (
     SELECT user_id, episode_id, lower(trim(event_type)) AS event_type, "timestamp", duration,
         try_cast("timestamp" AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS event_at,
-        try_cast(duration AS BIGINT) AS duration_int
+        try_cast(duration AS BIGINT) AS duration_int, filename, rowid AS position
     FROM raw_events
 )
-SELECT DISTINCT ON (user_id, episode_id, event_type, event_at)
-    user_id, episode_id, event_type, event_at, CAST(event_at AS DATE) AS event_date,
+SELECT user_id, episode_id, event_type, event_at, CAST(event_at AS DATE) AS event_date,
     CAST(duration_int AS INTEGER) AS duration_seconds
 FROM typed
 WHERE regexp_matches(user_id, '{NOT_BLANK}') AND regexp_matches(episode_id, '{NOT_BLANK}')
@@ -43,7 +42,10 @@ WHERE regexp_matches(user_id, '{NOT_BLANK}') AND regexp_matches(episode_id, '{NO
     AND event_at >= TIMESTAMP '2000-01-01' AND event_at <= $now
     AND CASE WHEN event_type IN ('play', 'complete')
         THEN regexp_matches(duration, '{INTEGER}') AND duration_int BETWEEN 1 AND 86400
-        ELSE duration IS NULL END;
+        ELSE duration IS NULL END
+-- one row per (user, episode, type, instant): the last line of the last file wins
+QUALIFY row_number() OVER (
+    PARTITION BY user_id, episode_id, event_type, event_at ORDER BY filename DESC, position DESC) = 1;
 
 CREATE TEMP TABLE users AS
 SELECT user_id, country FROM (
