@@ -11,18 +11,18 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable
-from pathlib import Path
 
-from pipelines.settings import DBT_DIR
+from pipelines.settings import DBT_DIR, Settings
 
 
-def run_dbt(warehouse: Path, args: list[str], callbacks: list[Callable] | None = None):
-    """`dbt <args>` on the project in dbt/ with PODCAST_WAREHOUSE set; the dbtRunnerResult."""
+def run_dbt(settings: Settings, args: list[str], callbacks: list[Callable] | None = None):
+    """`dbt <args>` on the project in dbt/ against the settings' warehouse; the dbtRunnerResult."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.adapters.factory import reset_adapters
     from dbt.cli.main import dbtRunner
 
-    os.environ["PODCAST_WAREHOUSE"] = str(warehouse)
+    os.environ["PODCAST_WAREHOUSE"] = str(settings.warehouse)  # read by dbt/profiles.yml
+    os.environ["PODCAST_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     try:
         return dbtRunner(callbacks=callbacks or []).invoke(
             [*args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]

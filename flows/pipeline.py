@@ -51,7 +51,13 @@ def ingest_new_files(settings: Settings) -> IngestReport:
 @task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE)
 def validate_and_split(settings: Settings) -> ContractReport:
     """Run the GX checkpoints on new loads; valid rows to silver, failing rows to quarantine."""
-    report = validate(settings.warehouse, settings.gx_dir, settings.now, replay=settings.replay_quarantine)
+    report = validate(
+        settings.warehouse,
+        settings.gx_dir,
+        settings.now,
+        replay=settings.replay_quarantine,
+        memory_limit=settings.duckdb_memory_limit,
+    )
     for table, outcome in report.tables.items():
         get_run_logger().info("%s: %s valid, %s quarantined", table, outcome.valid, outcome.quarantined)
     return report
@@ -70,7 +76,7 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
     args = ["build", "--quiet", "--no-use-colors"] + (["--full-refresh"] if full_refresh else [])
     if settings.as_of:
         args += ["--vars", f"{{as_of: '{settings.as_of.isoformat()}'}}"]
-    result = run_dbt(settings.warehouse, args, callbacks=[partial(_log_dbt_event, get_run_logger())])
+    result = run_dbt(settings, args, callbacks=[partial(_log_dbt_event, get_run_logger())])
     nodes = [
         {
             "node": node.node.unique_id,
@@ -193,7 +199,7 @@ def refresh_docs_sites(settings: Settings) -> str:
     """Rebuild the dbt docs site (static, one file) and the GX data docs."""
     from gx.build import open_context
 
-    result = run_dbt(settings.warehouse, ["docs", "generate", "--static", "--quiet"])
+    result = run_dbt(settings, ["docs", "generate", "--static", "--quiet"])
     if not result.success:
         raise RuntimeError(f"dbt docs generate failed: {result.exception}")
     open_context(settings.gx_dir).build_data_docs()

@@ -30,6 +30,7 @@ from great_expectations.core.run_identifier import RunIdentifier
 from gx.build import checkpoint_name, open_context, suite_fingerprint
 from gx.frames import CONTRACTS, KEYS, REFERENCE_COVERAGE_SQL, TableContract
 from gx.sql_rules import compile_expectation, referenced_columns
+from pipelines.settings import parse_memory_limit
 
 CHUNK_ROWS = 1_000_000
 DOCS_INDEX = Path("uncommitted") / "data_docs" / "local_site" / "index.html"
@@ -85,9 +86,10 @@ _LEDGER_DDL = """
 class ContractRunner:
     """Validates and splits the warehouse's pending loads with one GX context."""
 
-    def __init__(self, warehouse: Path, gx_dir: Path, reference_time: datetime) -> None:
+    def __init__(self, warehouse: Path, gx_dir: Path, reference_time: datetime, memory_limit: str) -> None:
         self.con = duckdb.connect(str(warehouse))
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"SET memory_limit = '{parse_memory_limit(memory_limit)}'")
         self.con.execute(_LEDGER_DDL)
         self.context = open_context(gx_dir)
         self.gx_dir = gx_dir
@@ -376,9 +378,11 @@ def _utc_iso(moment: datetime) -> str:
     return aware.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def validate(warehouse: Path, gx_dir: Path, reference_time: datetime, replay: bool = False) -> ContractReport:
+def validate(
+    warehouse: Path, gx_dir: Path, reference_time: datetime, replay: bool = False, memory_limit: str = "1GB"
+) -> ContractReport:
     """Validate and split every pending load of the warehouse; see the module docstring."""
-    runner = ContractRunner(warehouse, gx_dir, reference_time)
+    runner = ContractRunner(warehouse, gx_dir, reference_time, memory_limit)
     try:
         return runner.run(replay=replay)
     finally:

@@ -7,6 +7,7 @@ Every path, threshold and switch the pipeline reads lives here. Environment vari
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -51,6 +52,13 @@ def _parse_bool(text: str) -> bool:
     raise SettingsError(f"not a boolean: {text!r}")
 
 
+def parse_memory_limit(text: str) -> str:
+    """A DuckDB memory size such as 1GB or 512MB (it reaches SQL as a literal, so it is checked)."""
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text.strip()):
+        raise SettingsError(f"not a memory size like 1GB or 512MB: {text!r}")
+    return text.strip()
+
+
 def _parse_urls(text: str) -> tuple[str, ...]:
     return tuple(url.strip() for url in text.replace("\n", ",").split(",") if url.strip())
 
@@ -62,6 +70,7 @@ _PARSERS = {
     "datetime | None": parse_datetime,
     "bool": _parse_bool,
     "tuple[str, ...]": _parse_urls,
+    "str": parse_memory_limit,
 }
 
 
@@ -78,6 +87,8 @@ class Settings:
     replay_quarantine: bool = False
     # "Now" for the contract's no-future-timestamps rule; None means the wall clock.
     reference_time: datetime | None = None
+    # DuckDB's memory cap for the contract and the dbt build; beyond it DuckDB spills to disk.
+    duckdb_memory_limit: str = "1GB"
     # Apprise URLs that receive failure and data-quality notifications (secrets: never logged).
     notify_urls: tuple[str, ...] = field(default=(), repr=False)
 

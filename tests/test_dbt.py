@@ -28,7 +28,7 @@ MARTS = (
 
 def dbt_build(settings: Settings, monkeypatch, *extra: str) -> None:
     monkeypatch.setenv("PODCAST_WAREHOUSE", str(settings.warehouse))  # restored after the test
-    result = run_dbt(settings.warehouse, ["build", "--quiet", *extra])
+    result = run_dbt(settings, ["build", "--quiet", *extra])
     assert result.success, result.exception or [r.message for r in result.result if r.status != "pass"]
 
 
@@ -100,7 +100,7 @@ def test_as_of_must_be_a_date(settings: Settings, data_dir: Path, monkeypatch) -
     validate(settings.warehouse, settings.gx_dir, settings.now)
     injected = '{as_of: "2024-01-01\'; DROP TABLE marts.dim_users; --"}'
     monkeypatch.setenv("PODCAST_WAREHOUSE", str(settings.warehouse))
-    result = run_dbt(settings.warehouse, ["build", "--quiet", "--vars", injected])
+    result = run_dbt(settings, ["build", "--quiet", "--vars", injected])
     assert not result.success
     assert query(settings, "SELECT count(*) FROM silver.events") == [(1,)]
 
@@ -111,7 +111,7 @@ def test_docs_describe_every_model_and_column(settings: Settings, data_dir: Path
     write_lines(data_dir / "events" / "a.jsonl", [event(), event(kind="complete", duration=1700)])
     run_all(settings, monkeypatch)
     target = settings.warehouse.parent / "dbt-target"
-    result = run_dbt(settings.warehouse, ["docs", "generate", "--quiet", "--target-path", str(target)])
+    result = run_dbt(settings, ["docs", "generate", "--quiet", "--target-path", str(target)])
     assert result.success
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())

@@ -13,7 +13,7 @@ import pytest
 
 from gx.validate import ContractViolation, validate
 from pipelines.ingest import ingest
-from pipelines.settings import Settings
+from pipelines.settings import Settings, SettingsError
 from tests.conftest import event, query, write_csv, write_lines
 
 
@@ -164,3 +164,17 @@ def test_broken_reference_csv_is_loaded_and_judged_never_raises(
     assert (failed is not None) == stops
     if failed:
         assert "\n" not in failed and "users/users.csv" in failed
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PODCAST_AS_OF", "2024-01-01'; DROP TABLE marts.dim_users; --"),
+        ("PODCAST_DUCKDB_MEMORY_LIMIT", "1GB'; DROP TABLE bronze.events; --"),
+        ("PODCAST_REFERENCE_TIME", "now(); DROP TABLE silver.events"),
+    ],
+)
+def test_sql_in_a_setting_is_rejected_before_any_sql(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+    assert variable in str(raised.value) and "\n" not in str(raised.value)
