@@ -205,6 +205,13 @@ def test_notifications_on_failure_and_on_quality_breach(
     for path in settings.exports_dir.iterdir():
         if path.suffix in {".json", ".csv"}:
             assert "s3cret-token" not in path.read_text()
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all()
+    with get_client(sync_client=True) as client:
+        texts = [str(a.data) for a in client.read_artifacts()] + [log.message for log in client.read_logs()]
+    assert any("reference data failed its contract" in text for text in texts)  # logs were read
+    assert not any("s3cret-token" in text for text in texts)
 
 
 def test_second_run_on_a_busy_warehouse_exits_with_a_message(flow_settings: Settings) -> None:
