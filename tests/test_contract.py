@@ -233,3 +233,28 @@ def test_committed_suites_match_the_code(tmp_path: Path) -> None:
         assert suite_fingerprint(rebuilt.suites.get(name)) == suite_fingerprint(committed.suites.get(name)), (
             name
         )
+
+
+def test_when_gx_and_the_split_disagree_nothing_is_written(
+    settings: Settings, data_dir: Path, monkeypatch
+) -> None:
+    import gx.validate as contract
+
+    write_lines(data_dir / "events" / "a.jsonl", [event(), event(user=None)])
+    real = contract.compile_expectation
+
+    def blind_to_missing_users(expectation, parameters):
+        rule = real(expectation, parameters)
+        return replace(rule, sql="FALSE") if rule.rule == "user_id_present" else rule
+
+    monkeypatch.setattr(contract, "compile_expectation", blind_to_missing_users)
+    with pytest.raises(contract.ContractEngineMismatch, match="user_id_present"):
+        run_contract(settings)
+    written = query(
+        settings,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema IN ('silver', 'quarantine') "
+        "AND table_name = 'events'",
+    )
+    assert written == [(0,)]  # the split's transaction, table creation included, was rolled back
+    monkeypatch.setattr(contract, "compile_expectation", real)
+    assert run_contract(settings).tables["events"].quarantined == 1
