@@ -23,6 +23,7 @@ def prefect_env(tmp_path_factory):
         yield env
 
 
+@pytest.mark.timeout(2400)  # 20 x (a killed run + a full rerun): about 10 minutes on 2 cores
 def test_kill_anywhere_then_rerun_equals_a_clean_run(prefect_env: dict, tmp_path: Path) -> None:
     report = crash_test(KILLS, seed=7, env=prefect_env, scratch=tmp_path)
     assert report.failures == []

@@ -205,11 +205,22 @@ def test_notifications_on_failure_and_on_quality_breach(
     for path in settings.exports_dir.iterdir():
         if path.suffix in {".json", ".csv"}:
             assert "s3cret-token" not in path.read_text()
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
     from prefect.logging.handlers import APILogWorker
 
     APILogWorker.drain_all()
+    runs = [state.state_details.flow_run_id for state in (done, failed)]
     with get_client(sync_client=True) as client:
-        texts = [str(a.data) for a in client.read_artifacts()] + [log.message for log in client.read_logs()]
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=runs))
+        )
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=runs)))
+    texts = [str(artifact.data) for artifact in artifacts] + [log.message for log in logs]
     assert any("reference data failed its contract" in text for text in texts)  # logs were read
     assert not any("s3cret-token" in text for text in texts)
 
