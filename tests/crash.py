@@ -78,8 +78,17 @@ class Workspace:
             str(self.exports),
         ]
 
-    def env(self, base: dict) -> dict:
-        return {**base, "PODCAST_GX_DIR": str(self.root / "gx")}
+    @classmethod
+    def create(cls, root: Path, data_dir: Path) -> Workspace:
+        """A new workspace with its own copy of the contract (its data docs are its own)."""
+        shutil.copytree(GX_DIR, root / "gx", ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
+        return cls(root, data_dir)
+
+    def start(self, env: dict, **popen: object) -> subprocess.Popen:
+        """Launch `python flows/main.py` on this workspace, against the Prefect API in `env`."""
+        return subprocess.Popen(
+            self.command(), cwd=PROJECT_DIR, env={**env, "PODCAST_GX_DIR": str(self.root / "gx")}, **popen
+        )
 
     def copy_to(self, root: Path, data_dir: Path) -> Workspace:
         shutil.copytree(self.root, root, symlinks=True)
@@ -96,26 +105,18 @@ class KillReport:
 def run(workspace: Workspace, env: dict, timeout: float = 600) -> str:
     """Run the pipeline to the end; its output, prefixed with the launch time as a log would print it."""
     launched = datetime.now().strftime("%H:%M:%S.%f")[:-3]
-    result = subprocess.run(
-        workspace.command(),
-        cwd=PROJECT_DIR,
-        env=workspace.env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"pipeline exited {result.returncode}: {(result.stdout + result.stderr)[-2000:]}")
-    return f"{launched} | LAUNCH\n" + result.stdout + result.stderr
+    process = workspace.start(env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = process.communicate(timeout=timeout)
+    if process.returncode != 0:
+        raise RuntimeError(f"pipeline exited {process.returncode}: {(stdout + stderr)[-2000:]}")
+    return f"{launched} | LAUNCH\n" + stdout + stderr
 
 
 def run_and_kill(workspace: Workspace, env: dict, stage: str, delay: float) -> str:
     """Start a run; `delay` seconds after `stage` begins (per the run's own log), SIGKILL its whole
     process group. Returns the run's output."""
-    process = subprocess.Popen(
-        workspace.command(),
-        cwd=PROJECT_DIR,
-        env=workspace.env(env),
+    process = workspace.start(
+        env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -241,8 +242,7 @@ def prepare(root: Path, events: int = 3_000) -> tuple[Path, Path]:
 def crash_test(kills: int, seed: int, env: dict, scratch: Path, log=print) -> KillReport:
     """Run `kills` kill-and-rerun scenarios spread evenly over the four stages."""
     first, second = prepare(scratch / "data")
-    base = Workspace(scratch / "base", first)
-    shutil.copytree(GX_DIR, base.root / "gx", ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
+    base = Workspace.create(scratch / "base", first)
     run(base, env)
     before = readable_answers(base)
     clean = base.copy_to(scratch / "clean", second)

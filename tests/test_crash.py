@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from pipelines.settings import GX_DIR, PROJECT_DIR
 from tests.crash import STAGES, Workspace, crash_test, prepare, run, snapshot
 from tests.prefect_server import prefect_server
 
@@ -33,28 +31,15 @@ def test_kill_anywhere_then_rerun_equals_a_clean_run(prefect_env: dict, tmp_path
     assert all(report.by_stage[stage] > 0 for stage in STAGES), report.by_stage
 
 
-def workspace(root: Path, data_dir: Path) -> Workspace:
-    shutil.copytree(GX_DIR, root / "gx", ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
-    return Workspace(root, data_dir)
-
-
 def test_two_runs_at_once_one_exits_with_a_message_and_nothing_is_corrupted(
     prefect_env: dict, tmp_path: Path
 ) -> None:
     _, data = prepare(tmp_path / "data")
-    clean = workspace(tmp_path / "clean", data)
+    clean = Workspace.create(tmp_path / "clean", data)
     run(clean, prefect_env)
-    shared = workspace(tmp_path / "shared", data)
+    shared = Workspace.create(tmp_path / "shared", data)
     runs = [
-        subprocess.Popen(
-            shared.command(),
-            cwd=PROJECT_DIR,
-            env=shared.env(prefect_env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
+        shared.start(prefect_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]
     outcomes = sorted((process.wait(timeout=600), process.stderr.read()) for process in runs)
     codes = [code for code, _ in outcomes]
