@@ -34,7 +34,7 @@ import duckdb
 
 from flows.exports import ANSWERS
 from pipelines.generate import generate
-from pipelines.settings import GX_DIR, PROJECT_DIR
+from tests.workspace import Workspace
 
 STAGES = ("ingest", "validate", "transform", "export")
 _TASK_OF_STAGE = {
@@ -49,50 +49,6 @@ _LOG_LINE = re.compile(
 # Columns that differ between any two runs by design: load ids, run ids, wall-clock times.
 _RUN_SPECIFIC = re.compile(r"(^_dlt_|load_id$|^checkpoint_run_id$|_at$)")
 SCHEMAS = ("bronze", "silver", "quarantine", "marts", "analysis")
-
-
-@dataclass
-class Workspace:
-    """One warehouse with its exports, dlt state and GX data docs, and the data it reads."""
-
-    root: Path
-    data_dir: Path
-
-    @property
-    def warehouse(self) -> Path:
-        return self.root / "podcast.duckdb"
-
-    @property
-    def exports(self) -> Path:
-        return self.root / "exports"
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "flows/main.py",
-            "--data-dir",
-            str(self.data_dir),
-            "--warehouse",
-            str(self.warehouse),
-            "--exports-dir",
-            str(self.exports),
-        ]
-
-    @classmethod
-    def create(cls, root: Path, data_dir: Path) -> Workspace:
-        """A new workspace with its own copy of the contract (its data docs are its own)."""
-        shutil.copytree(GX_DIR, root / "gx", ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
-        return cls(root, data_dir)
-
-    def start(self, env: dict, **popen: object) -> subprocess.Popen:
-        """Launch `python flows/main.py` on this workspace, against the Prefect API in `env`."""
-        return subprocess.Popen(
-            self.command(), cwd=PROJECT_DIR, env={**env, "PODCAST_GX_DIR": str(self.root / "gx")}, **popen
-        )
-
-    def copy_to(self, root: Path, data_dir: Path) -> Workspace:
-        shutil.copytree(self.root, root, symlinks=True)
-        return Workspace(root, data_dir)
 
 
 @dataclass

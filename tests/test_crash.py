@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.crash import STAGES, Workspace, crash_test, prepare, run, snapshot
+from tests.crash import STAGES, crash_test, prepare, run, snapshot
 from tests.prefect_server import prefect_server
+from tests.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 KILLS = 20

@@ -26,39 +26,29 @@ import duckdb
 import psutil
 
 from pipelines.generate import generate
-from pipelines.settings import PROJECT_DIR
 from tests.bench.baseline import ANSWERS, run_baseline
 from tests.bench.results import RESULTS, record
+from tests.workspace import Workspace
 
 FIXED_OVERHEAD_EVENTS = 1_000
 
 
-def run_pipeline(data_dir: Path, workdir: Path) -> dict:
+def run_pipeline(workspace: Workspace) -> dict:
     """Run flows/main.py once; wall seconds, peak RSS of the process tree, stage seconds."""
-    command = [
-        sys.executable,
-        "flows/main.py",
-        "--data-dir",
-        str(data_dir),
-        "--warehouse",
-        str(workdir / "podcast.duckdb"),
-        "--exports-dir",
-        str(workdir / "exports"),
-    ]
-    env = {**os.environ, "PODCAST_GX_DIR": str(workdir / "gx")}
-    start = time.perf_counter()
-    process = psutil.Popen(
-        command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, _tree_rss(process))
-        time.sleep(0.1)
-    wall = time.perf_counter() - start
-    output = process.stdout.read().decode(errors="replace")
-    if process.returncode != 0:
-        raise RuntimeError(f"pipeline exited {process.returncode}:\n{output[-3000:]}")
-    summary = json.loads((workdir / "exports" / "run_summary.json").read_text())
+    with tempfile.TemporaryFile() as output:  # a file, not a pipe: a full pipe would stall the run
+        start = time.perf_counter()
+        process = workspace.start(dict(os.environ), stdout=output, stderr=subprocess.STDOUT)
+        tree = psutil.Process(process.pid)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss(tree))
+            time.sleep(0.1)
+        wall = time.perf_counter() - start
+        if process.returncode != 0:
+            output.seek(0)
+            log = output.read().decode(errors="replace")
+            raise RuntimeError(f"pipeline exited {process.returncode}:\n{log[-3000:]}")
+    summary = json.loads((workspace.exports / "run_summary.json").read_text())
     return {
         "wall_s": round(wall, 2),
         "peak_rss_mb": round(peak / 2**20),
@@ -74,15 +64,6 @@ def _tree_rss(process: psutil.Process) -> int:
         except psutil.NoSuchProcess:
             pass
     return total
-
-
-def fresh_workdir(root: Path, name: str) -> Path:
-    """A warehouse/exports folder with its own copy of the GX project (data docs are per run)."""
-    workdir = root / name
-    shutil.copytree(
-        PROJECT_DIR / "gx", workdir / "gx", ignore=shutil.ignore_patterns("uncommitted", "__pycache__")
-    )
-    return workdir
 
 
 def pipeline_answers(exports: Path) -> dict[str, list[tuple]]:
@@ -106,21 +87,21 @@ def main() -> int:
         baseline = run_baseline(data_dir, datetime.now(UTC))
         baseline_s = time.perf_counter() - start
 
-        workdir = fresh_workdir(root, "run")
-        full = run_pipeline(data_dir, workdir)
-        answers = pipeline_answers(workdir / "exports")
+        workspace = Workspace.create(root / "run", data_dir)
+        full = run_pipeline(workspace)
+        answers = pipeline_answers(workspace.exports)
         if answers != baseline:
             differing = [name for name in ANSWERS if answers[name] != baseline[name]]
             raise SystemExit(f"baseline and pipeline answers differ: {differing}")
 
         extra = generate(root / "extra", max(1, events // 100), seed=2, n_files=1)["events"]
         shutil.move(root / "extra" / "events" / "part-00001.jsonl", data_dir / "events" / "increment.jsonl")
-        incremental = run_pipeline(data_dir, workdir)
-        noop = run_pipeline(data_dir, workdir)
+        incremental = run_pipeline(workspace)
+        noop = run_pipeline(workspace)
 
         small = root / "small"
         generate(small, FIXED_OVERHEAD_EVENTS, seed=3, n_files=1)
-        fixed = run_pipeline(small, fresh_workdir(root, "fixed"))
+        fixed = run_pipeline(Workspace.create(root / "fixed", small))
 
     figures = {
         "events": events,
