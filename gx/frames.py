@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.sources import REFERENCE_COLUMNS
+
 
 @dataclass(frozen=True)
 class TableContract:
@@ -62,7 +64,7 @@ USERS = TableContract(
             signup_date_parsed AS signup_date, country
         FROM judged
     """,
-    raw_columns=("user_id", "signup_date", "country"),
+    raw_columns=REFERENCE_COLUMNS["users"],
     stops_run=True,
 )
 
@@ -83,7 +85,7 @@ EPISODES = TableContract(
             CAST(duration_seconds_int AS INTEGER) AS duration_seconds
         FROM judged
     """,
-    raw_columns=("episode_id", "podcast_id", "title", "release_date", "duration_seconds"),
+    raw_columns=REFERENCE_COLUMNS["episodes"],
     stops_run=True,
 )
 
