@@ -24,7 +24,7 @@ from pipelines.sources import LEDGER_TABLE, podcast_files
 
 PIPELINE_NAME = "podcast_ingest"
 BRONZE = "bronze"
-LOAD_MEMORY_LIMIT = "256MB"
+LOAD_MEMORY_LIMIT = "512MB"
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,11 @@ def ingest(settings: Settings) -> IngestReport:
     if pipeline.has_pending_data:  # a previous run died between extract and load
         pipeline.normalize()
         pipeline.load()
-    info = pipeline.run(podcast_files(settings.data_dir))
+    scratch_dir = settings.dlt_pipelines_dir / "scratch"
+    try:
+        info = pipeline.run(podcast_files(settings.data_dir, scratch_dir))
+    finally:
+        shutil.rmtree(scratch_dir, ignore_errors=True)
     load_ids = tuple(info.loads_ids)
     return IngestReport(load_ids=load_ids, files=tuple(_ledger_rows(settings.warehouse, load_ids)))
 

@@ -1,13 +1,16 @@
-"""Read NDJSON event files into Arrow tables of text columns, one row per non-empty line.
+"""Read NDJSON event files into Parquet parts of text columns, one row per non-empty line.
 
 The hot path never touches a line in Python: numpy finds the line breaks in a block of bytes,
-the block becomes a zero-copy Arrow binary array, and DuckDB decodes, parses and projects it.
-A line that is not a JSON object (truncated, garbage, invalid UTF-8, an array...) becomes a row
-with its raw text and `_parse_error`, never an exception. Unknown keys become extra columns.
+Python's C decoder checks the block's UTF-8 in one call per invalid line, the block becomes a
+zero-copy Arrow string array, and DuckDB parses, projects and writes it as Parquet that dlt
+imports as it is. A line that is not a JSON object (truncated, garbage, invalid UTF-8, an
+array...) becomes a row with its raw text and `_parse_error`, never an exception. Unknown keys
+become extra columns.
 """
 
 from __future__ import annotations
 
+import codecs
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,25 +20,31 @@ from typing import BinaryIO
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 KNOWN_FIELDS = ("event_type", "user_id", "episode_id", "timestamp", "duration")
 META_COLUMNS = ("_source_file", "_line_number", "_raw_line", "_parse_error")
-BLOCK_BYTES = 32 * 1024 * 1024
+LOAD_ID_COLUMN = "_dlt_load_id"  # written by the reader: dlt imports the parts as they are
+CONSTANT_COLUMNS = ["_source_file", LOAD_ID_COLUMN]  # dictionary-encoded in the Parquet parts
+PART_ROW_GROUP_ROWS = 122_880  # DuckDB's row group: the load reads a part's groups in parallel
+BLOCK_BYTES = 128 * 1024 * 1024  # one Parquet part per block: dlt loads each with one INSERT
+SCAN_BATCH_ROWS = 64 * 1024  # Arrow batches DuckDB scans in parallel
+UTF8_WINDOW_BYTES = 256 * 1024
 _NAMING = NamingConvention()
 
-# Decode, drop blank lines, classify what is not a JSON object (terminators are already blanked).
+# Drop blank lines and classify what is not a JSON object (terminators are already blanked).
+# A valid JSON text whose first non-blank character is `{` is an object.
 _CLASSIFY_SQL = """
-    SELECT line_number, raw, text,
+    SELECT line_number, text,
         CASE
-            WHEN text IS NULL THEN 'invalid UTF-8'
             WHEN NOT json_valid(text) THEN 'invalid JSON'
-            WHEN json_type(text) <> 'OBJECT' THEN 'JSON value is not an object'
+            WHEN NOT regexp_matches(text, '^[ \\t\\r\\n]*[{]') THEN 'JSON value is not an object'
         END AS parse_error
-    FROM (SELECT line_number, raw, try(decode(raw)) AS text FROM block)
-    WHERE text IS NULL OR regexp_matches(text, '\\S')
+    FROM block
+    WHERE text IS NOT NULL AND regexp_matches(text, '\\S')
 """
+_UNDECODABLE_ERROR = "invalid UTF-8"
 
 
 @dataclass
@@ -48,6 +57,27 @@ class FileReadStats:
     parse_errors: int = 0
     read_error: str | None = None
     extra_fields: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    """Consecutive lines of a file: their text (null where not UTF-8) and the raw undecodable ones."""
+
+    first_line: int
+    text: pa.Array  # large_string, terminators and a leading BOM blanked to spaces
+    undecodable: dict[int, str]  # index in the block -> text with bad bytes as \\xNN escapes
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+
+@dataclass(frozen=True)
+class ParquetPart:
+    """One block of an event file, written as Parquet for dlt to import."""
+
+    path: Path
+    rows: int
+    schema: pa.Schema
 
 
 def column_name(key: str, taken: set[str]) -> str:
@@ -66,8 +96,8 @@ def column_name(key: str, taken: set[str]) -> str:
     return name
 
 
-def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[pa.Array, int]]:
-    """Yield (binary array of lines, number of the first line) for a block of the file.
+def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[LineBlock]:
+    """Yield the file's lines block by block.
 
     Line terminators (LF or CRLF) and a leading UTF-8 BOM are blanked to spaces in place, which
     JSON ignores, so no per-line trimming is needed later. Memory is bounded by the block size
@@ -78,21 +108,21 @@ def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tup
     with open(path, "rb") as handle:
         chunks = _gunzip(handle, block_bytes) if path.suffix == ".gz" else _read(handle, block_bytes)
         carry = b""
-        while True:
-            chunk = next(chunks, b"")
-            data = carry + chunk if carry else chunk
-            if not chunk:
-                if data:
-                    yield _lines_array(data, None, next_line == 1), next_line
-                return
-            newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-            if len(newlines):
-                cut = int(newlines[-1]) + 1
-                yield _lines_array(data[:cut], newlines, next_line == 1), next_line
-                next_line += len(newlines)
-                carry = data[cut:]
-            else:
-                carry = data
+        for chunk in chunks:
+            data = np.empty(len(carry) + len(chunk), dtype=np.uint8)
+            data[: len(carry)] = np.frombuffer(carry, dtype=np.uint8)
+            data[len(carry) :] = np.frombuffer(chunk, dtype=np.uint8)
+            newlines = np.flatnonzero(data == 10)
+            if not len(newlines):
+                carry = data.tobytes()
+                continue
+            cut = int(newlines[-1]) + 1
+            carry = data[cut:].tobytes()
+            yield _line_block(data[:cut], newlines + 1, next_line)
+            next_line += len(newlines)
+        if carry:
+            data = np.frombuffer(carry, dtype=np.uint8).copy()
+            yield _line_block(data, np.array([len(data)]), next_line)
 
 
 def _read(handle: BinaryIO, size: int) -> Iterator[bytes]:
@@ -119,49 +149,147 @@ def _gunzip(handle: BinaryIO, size: int) -> Iterator[bytes]:
         raise EOFError("compressed file ended before the end-of-stream marker")
 
 
-def _lines_array(data: bytes, newlines: np.ndarray | None, file_start: bool) -> pa.Array:
-    """A zero-copy Arrow array over `data` split after each newline (None: one final line)."""
-    buffer = np.frombuffer(data, dtype=np.uint8).copy()
-    if newlines is None:
-        ends = np.array([len(buffer)], dtype=np.int64)
-    else:
-        ends = newlines.astype(np.int64) + 1
-        carriage = newlines[(newlines > 0)] - 1
-        buffer[carriage[buffer[carriage] == 13]] = 32
-        buffer[newlines] = 32
-    if file_start and data.startswith(b"\xef\xbb\xbf"):
-        buffer[:3] = 32
+def _line_block(data: np.ndarray, ends: np.ndarray, first_line: int) -> LineBlock:
+    """The lines of `data` (which it owns and edits) ending before each offset in `ends`."""
+    ends = ends.astype(np.int64)
+    newlines = ends[data[ends - 1] == 10] - 1
+    carriage = newlines[newlines > 0] - 1
+    data[carriage[data[carriage] == 13]] = 32
+    data[newlines] = 32
+    if first_line == 1 and data[:3].tobytes() == codecs.BOM_UTF8:
+        data[:3] = 32
     offsets = np.concatenate(([0], ends))
-    return pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(buffer)]
+    undecodable = _undecodable_lines(data, offsets)
+    validity = None
+    if undecodable:
+        valid = np.ones(len(ends), dtype=bool)
+        valid[list(undecodable)] = False
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    text = pa.LargeStringArray.from_buffers(
+        len(ends), pa.py_buffer(offsets), pa.py_buffer(data), validity, len(undecodable)
     )
+    return LineBlock(first_line, text, undecodable)
+
+
+def _undecodable_lines(data: np.ndarray, offsets: np.ndarray) -> dict[int, str]:
+    """Lines that are not valid UTF-8, by index, with their bad bytes as \\xNN escapes.
+
+    Python's C decoder checks the block window by window (an error copies only its window).
+    """
+    found: dict[int, str] = {}
+    view, start, size = memoryview(data), 0, len(data)
+    while start < size:
+        end = min(start + UTF8_WINDOW_BYTES, size)
+        try:
+            start += codecs.utf_8_decode(view[start:end], "strict", end == size)[1]
+        except UnicodeDecodeError as error:
+            line = int(np.searchsorted(offsets, start + error.start, side="right")) - 1
+            raw = bytes(view[offsets[line] : offsets[line + 1]])
+            found[line] = raw.decode("utf-8", "backslashreplace").rstrip()
+            start = int(offsets[line + 1])
+    return found
 
 
 class EventFileReader:
-    """Turns one event file into Arrow tables ready for dlt, with per-file statistics."""
+    """Turns event files into Parquet parts ready for dlt to import, with per-file statistics.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, block_bytes: int = BLOCK_BYTES) -> None:
+    Every part has the bronze table's columns in the table's order (then any new ones), with
+    fixed types and nullability, so dlt imports it as it is instead of rewriting it.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        scratch_dir: Path,
+        load_id: str,
+        table_columns: list[str],
+        block_bytes: int = BLOCK_BYTES,
+    ) -> None:
         self.con = con
+        self.scratch_dir = scratch_dir
+        self.load_id = load_id
         self.block_bytes = block_bytes
+        self.parts_written = 0
         # JSON key -> bronze column, stable across files; the known fields always come first.
         self.columns: dict[str, str] = {key: key for key in KNOWN_FIELDS}
+        # Part columns: the table's as loaded so far, then new ones as they are first seen.
+        self.output: list[str] = list(table_columns)
+        self._add_output([*KNOWN_FIELDS])
 
-    def read(self, path: Path, source_file: str, stats: FileReadStats) -> Iterator[pa.Table]:
+    def read(self, path: Path, source_file: str, stats: FileReadStats) -> Iterator[ParquetPart]:
         try:
-            for lines, first_line in iter_line_blocks(path, self.block_bytes):
-                table = self._parse_block(lines, first_line, source_file, stats)
-                if table.num_rows:
-                    yield table
+            for block in iter_line_blocks(path, self.block_bytes):
+                part = self._write_block(block, source_file, stats)
+                if part.rows:
+                    yield part
         except (OSError, EOFError, zlib.error) as error:  # truncated gzip, vanished file, I/O
             stats.read_error = f"{type(error).__name__}: {error}"
 
-    def _parse_block(
-        self, lines: pa.Array, first_line: int, source_file: str, stats: FileReadStats
-    ) -> pa.Table:
-        numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
-        self.con.register("block", pa.table({"line_number": numbers, "raw": lines}))
+    def _write_block(self, block: LineBlock, source_file: str, stats: FileReadStats) -> ParquetPart:
+        self._classify(block)
+        present = self._present_keys(stats)
+        self._add_output([self.columns[key] for key in present] + [*META_COLUMNS, LOAD_ID_COLUMN])
+        pointers = ["/" + key.replace("~", "~0").replace("/", "~1") for key in present]
+        extracted = {self.columns[key]: f"j[{i}]" for i, key in enumerate(present, 1)}
+        meta = {
+            "_source_file": "$source_file::VARCHAR",
+            "_line_number": "line_number",
+            "_raw_line": "CASE WHEN parse_error IS NOT NULL THEN rtrim(text) END",
+            "_parse_error": "parse_error",
+            LOAD_ID_COLUMN: "$load_id::VARCHAR",
+        }
+        projections = ", ".join(
+            f"{meta.get(name) or extracted.get(name) or 'NULL::VARCHAR'} AS {_sql_identifier(name)}"
+            for name in self.output
+        )
+        table = self.con.sql(
+            f"""
+            SELECT {projections} FROM (
+                SELECT *, CASE WHEN parse_error IS NULL THEN json_extract_string(text, $pointers) END AS j
+                FROM classified
+            )
+            """,
+            params={"pointers": pointers, "source_file": source_file, "load_id": self.load_id},
+        ).to_arrow_table()
+        self.parts_written += 1
+        path = self.scratch_dir / f"events-{self.parts_written:06d}.parquet"
+        schema = part_schema(self.output)
+        pq.write_table(
+            table.cast(schema),
+            path,
+            compression="none",
+            use_dictionary=CONSTANT_COLUMNS,
+            row_group_size=PART_ROW_GROUP_ROWS,
+        )
+        errors = table.num_rows - table.column("_parse_error").null_count
+        stats.lines_read += len(block)
+        stats.rows += table.num_rows
+        stats.empty_lines += len(block) - table.num_rows
+        stats.parse_errors += errors
+        return ParquetPart(path, table.num_rows, schema)
+
+    def _classify(self, block: LineBlock) -> None:
+        """The block's non-blank lines into the temp table `classified`, with their parse error."""
+        numbers = pa.array(np.arange(block.first_line, block.first_line + len(block), dtype=np.int64))
+        lines = pa.table({"line_number": numbers, "text": block.text})
+        self.con.register("block", pa.Table.from_batches(lines.to_batches(SCAN_BATCH_ROWS)))
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {_CLASSIFY_SQL}")
         self.con.unregister("block")
+        if block.undecodable:
+            undecodable = pa.table(
+                {
+                    "line_number": pa.array([block.first_line + i for i in block.undecodable], pa.int64()),
+                    "text": pa.array(list(block.undecodable.values()), pa.large_string()),
+                }
+            )
+            self.con.register("undecodable", undecodable)
+            self.con.execute(
+                "INSERT INTO classified SELECT line_number, text, ? FROM undecodable", [_UNDECODABLE_ERROR]
+            )
+            self.con.unregister("undecodable")
+
+    def _present_keys(self, stats: FileReadStats) -> list[str]:
+        """The known fields and every key seen in the block, registering new ones as columns."""
         keys = [
             row[0]
             for row in self.con.execute(
@@ -174,45 +302,22 @@ class EventFileReader:
                 if key not in KNOWN_FIELDS:
                     stats.extra_fields.add(self.columns[key])
         seen = set(keys)
-        present = [key for key in self.columns if key in seen or key in KNOWN_FIELDS]
-        pointers = ["/" + key.replace("~", "~0").replace("/", "~1") for key in present]
-        projections = ", ".join(
-            f"j[{i}] AS {_sql_identifier(self.columns[key])}" for i, key in enumerate(present, 1)
-        )
-        table = self.con.sql(
-            f"""
-            SELECT {projections},
-                ? AS _source_file,
-                line_number AS _line_number,
-                CASE WHEN parse_error IS NOT NULL THEN rtrim(text) END AS _raw_line,
-                parse_error AS _parse_error
-            FROM (
-                SELECT *, CASE WHEN parse_error IS NULL THEN json_extract_string(text, ?) END AS j
-                FROM classified
-            )
-            """,
-            params=[source_file, pointers],
-        ).to_arrow_table()
-        table = self._restore_undecodable(table, lines, first_line)
-        stats.lines_read += len(lines)
-        stats.rows += table.num_rows
-        stats.empty_lines += len(lines) - table.num_rows
-        stats.parse_errors += table.num_rows - table.column("_parse_error").null_count
-        return table
+        return [key for key in self.columns if key in seen or key in KNOWN_FIELDS]
 
-    @staticmethod
-    def _restore_undecodable(table: pa.Table, lines: pa.Array, first_line: int) -> pa.Table:
-        """Give invalid-UTF-8 rows a readable raw text (bad bytes as \\xNN escapes)."""
-        undecodable = pc.fill_null(pc.equal(table.column("_parse_error"), "invalid UTF-8"), False)
-        if not pc.any(undecodable).as_py():
-            return table
-        raw = table.column("_raw_line").to_pylist()
-        numbers = table.column("_line_number").to_numpy()
-        for i in np.flatnonzero(undecodable.to_numpy(zero_copy_only=False)):
-            text = lines[int(numbers[i]) - first_line].as_py().decode("utf-8", "backslashreplace")
-            raw[i] = text.rstrip()
-        index = table.schema.get_field_index("_raw_line")
-        return table.set_column(index, "_raw_line", pa.array(raw, pa.string()))
+    def _add_output(self, names: list[str]) -> None:
+        self.output += [name for name in names if name not in self.output]
+
+
+def part_schema(names: list[str]) -> pa.Schema:
+    """Text columns, nullable, but for the line number and dlt's load id."""
+    return pa.schema(
+        pa.field(
+            name,
+            pa.int64() if name == "_line_number" else pa.string(),
+            nullable=name != LOAD_ID_COLUMN,
+        )
+        for name in names
+    )
 
 
 def _sql_identifier(name: str) -> str:

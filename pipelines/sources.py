@@ -37,7 +37,7 @@ LEDGER_SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
-ReadFile = Callable[[SourceFile, FileReadStats], Iterator[pa.Table]]
+ReadFile = Callable[[SourceFile, FileReadStats], Iterator[object]]
 REFERENCE_COLUMNS = {
     "users": ("user_id", "signup_date", "country"),
     "episodes": ("episode_id", "podcast_id", "title", "release_date", "duration_seconds"),
@@ -85,13 +85,23 @@ def _load_new_versions(
         ledger.record(file, digest)
 
 
-@dlt.resource(name="events", write_disposition="append", parallelized=True)
-def events(data_dir: Path) -> Iterator[pa.Table]:
-    """New event files under data_dir/events, parsed block by block into text columns."""
-    reader = EventFileReader(duckdb.connect())
-    yield from _load_new_versions(
-        data_dir, "events", EVENT_SUFFIXES, lambda file, stats: reader.read(file.path, file.name, stats)
-    )
+@dlt.resource(name="events", write_disposition="append")
+def events(data_dir: Path, scratch_dir: Path) -> Iterator[object]:
+    """New event files under data_dir/events, parsed block by block into Parquet parts of text
+    columns that dlt imports as they are (they already carry this load's `_dlt_load_id`)."""
+
+    def read_events(file: SourceFile, stats: FileReadStats) -> Iterator[object]:
+        for part in reader.read(file.path, file.name, stats):
+            yield dlt.mark.with_file_import(
+                str(part.path), "parquet", items_count=part.rows, hints=part.schema.empty_table()
+            )
+
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    schema = dlt.current.source_schema()
+    table_columns = list(schema.get_table_columns("events")) if "events" in schema.tables else []
+    with duckdb.connect(config={"preserve_insertion_order": False}) as con:  # rows carry line numbers
+        reader = EventFileReader(con, scratch_dir, dlt.current.load_package_state()["load_id"], table_columns)
+        yield from _load_new_versions(data_dir, "events", EVENT_SUFFIXES, read_events)
 
 
 def reference(table: str, data_dir: Path) -> dlt.sources.DltResource:
@@ -110,6 +120,7 @@ def reference(table: str, data_dir: Path) -> dlt.sources.DltResource:
 
 
 @dlt.source(name="podcast", max_table_nesting=0)
-def podcast_files(data_dir: Path) -> list:
-    """Everything under a data directory that has not been loaded yet."""
-    return [events(data_dir), *(reference(table, data_dir) for table in REFERENCE_COLUMNS)]
+def podcast_files(data_dir: Path, scratch_dir: Path) -> list:
+    """Everything under a data directory that has not been loaded yet; `scratch_dir` holds the
+    event Parquet parts until dlt has imported them into its load package."""
+    return [events(data_dir, scratch_dir), *(reference(table, data_dir) for table in REFERENCE_COLUMNS)]
