@@ -28,7 +28,7 @@ META_COLUMNS = ("_source_file", "_line_number", "_raw_line", "_parse_error")
 LOAD_ID_COLUMN = "_dlt_load_id"  # written by the reader: dlt imports the parts as they are
 CONSTANT_COLUMNS = ["_source_file", LOAD_ID_COLUMN]  # dictionary-encoded in the Parquet parts
 PART_ROW_GROUP_ROWS = 122_880  # DuckDB's row group: the load reads a part's groups in parallel
-BLOCK_BYTES = 128 * 1024 * 1024  # one Parquet part per block: dlt loads each with one INSERT
+BLOCK_BYTES = 64 * 1024 * 1024  # one Parquet part per block: dlt loads each with one INSERT
 SCAN_BATCH_ROWS = 64 * 1024  # Arrow batches DuckDB scans in parallel
 UTF8_WINDOW_BYTES = 256 * 1024
 _NAMING = NamingConvention()
@@ -96,41 +96,46 @@ def column_name(key: str, taken: set[str]) -> str:
     return name
 
 
-def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[LineBlock]:
+def iter_line_blocks(path: Path, block_bytes: int) -> Iterator[LineBlock]:
     """Yield the file's lines block by block.
 
     Line terminators (LF or CRLF) and a leading UTF-8 BOM are blanked to spaces in place, which
     JSON ignores, so no per-line trimming is needed later. Memory is bounded by the block size
-    plus the longest line. A `.gz` file is decompressed on the fly; a read error (truncated gzip,
-    I/O) propagates after every complete line before it has been yielded.
+    plus the longest line: a block's buffer is referenced by the yielded block only. A `.gz`
+    file is decompressed on the fly; a read error (truncated gzip, I/O) propagates after every
+    complete line before it has been yielded.
     """
     next_line = 1
     with open(path, "rb") as handle:
         chunks = _gunzip(handle, block_bytes) if path.suffix == ".gz" else _read(handle, block_bytes)
-        carry = b""
+        carry = np.empty(0, dtype=np.uint8)
         for chunk in chunks:
-            data = np.empty(len(carry) + len(chunk), dtype=np.uint8)
-            data[: len(carry)] = np.frombuffer(carry, dtype=np.uint8)
-            data[len(carry) :] = np.frombuffer(chunk, dtype=np.uint8)
+            data = np.concatenate((carry, chunk)) if len(carry) else chunk
+            del chunk
             newlines = np.flatnonzero(data == 10)
             if not len(newlines):
-                carry = data.tobytes()
+                carry = data
                 continue
             cut = int(newlines[-1]) + 1
-            carry = data[cut:].tobytes()
-            yield _line_block(data[:cut], newlines + 1, next_line)
-            next_line += len(newlines)
-        if carry:
-            data = np.frombuffer(carry, dtype=np.uint8).copy()
-            yield _line_block(data, np.array([len(data)]), next_line)
+            carry = data[cut:].copy()
+            first_line, next_line = next_line, next_line + len(newlines)
+            yield _line_block(data[:cut], newlines + 1, first_line)
+            del data, newlines
+        if len(carry):
+            yield _line_block(carry, np.array([len(carry)]), next_line)
 
 
-def _read(handle: BinaryIO, size: int) -> Iterator[bytes]:
-    while chunk := handle.read(size):
-        yield chunk
+def _read(handle: BinaryIO, size: int) -> Iterator[np.ndarray]:
+    """The file in new buffers of at most `size` bytes, read straight into them."""
+    while True:
+        buffer = np.empty(size, dtype=np.uint8)
+        count = handle.readinto(memoryview(buffer))
+        if not count:
+            return
+        yield buffer[:count]
 
 
-def _gunzip(handle: BinaryIO, size: int) -> Iterator[bytes]:
+def _gunzip(handle: BinaryIO, size: int) -> Iterator[np.ndarray]:
     """Decompress gzip members in pieces of at most `size` bytes (no gzip bomb fills memory).
 
     A truncated stream first yields everything it had, then raises EOFError.
@@ -140,7 +145,7 @@ def _gunzip(handle: BinaryIO, size: int) -> Iterator[bytes]:
         while data:
             out, fed = inflater.decompress(data, size), True
             if out:
-                yield out
+                yield np.frombuffer(out, dtype=np.uint8).copy()  # writable: terminators get blanked
             if inflater.eof:  # the next member of a multi-member file, if any
                 data, inflater, fed = inflater.unused_data, zlib.decompressobj(wbits=31), False
             else:
@@ -203,12 +208,12 @@ class EventFileReader:
         scratch_dir: Path,
         load_id: str,
         table_columns: list[str],
-        block_bytes: int = BLOCK_BYTES,
+        block_bytes: int | None = None,
     ) -> None:
         self.con = con
         self.scratch_dir = scratch_dir
         self.load_id = load_id
-        self.block_bytes = block_bytes
+        self.block_bytes = block_bytes or BLOCK_BYTES
         self.parts_written = 0
         # JSON key -> bronze column, stable across files; the known fields always come first.
         self.columns: dict[str, str] = {key: key for key in KNOWN_FIELDS}
@@ -219,14 +224,17 @@ class EventFileReader:
     def read(self, path: Path, source_file: str, stats: FileReadStats) -> Iterator[ParquetPart]:
         try:
             for block in iter_line_blocks(path, self.block_bytes):
-                part = self._write_block(block, source_file, stats)
+                lines = len(block)
+                self._classify(block)
+                del block  # DuckDB holds a copy now: free the buffer before extracting
+                part = self._write_part(lines, source_file, stats)
                 if part.rows:
                     yield part
         except (OSError, EOFError, zlib.error) as error:  # truncated gzip, vanished file, I/O
             stats.read_error = f"{type(error).__name__}: {error}"
 
-    def _write_block(self, block: LineBlock, source_file: str, stats: FileReadStats) -> ParquetPart:
-        self._classify(block)
+    def _write_part(self, lines: int, source_file: str, stats: FileReadStats) -> ParquetPart:
+        """Extract the classified block's fields into the next Parquet part."""
         present = self._present_keys(stats)
         self._add_output([self.columns[key] for key in present] + [*META_COLUMNS, LOAD_ID_COLUMN])
         pointers = ["/" + key.replace("~", "~0").replace("/", "~1") for key in present]
@@ -262,9 +270,9 @@ class EventFileReader:
             row_group_size=PART_ROW_GROUP_ROWS,
         )
         errors = table.num_rows - table.column("_parse_error").null_count
-        stats.lines_read += len(block)
+        stats.lines_read += lines
         stats.rows += table.num_rows
-        stats.empty_lines += len(block) - table.num_rows
+        stats.empty_lines += lines - table.num_rows
         stats.parse_errors += errors
         return ParquetPart(path, table.num_rows, schema)
 

@@ -101,6 +101,66 @@ def test_extra_field_becomes_a_new_column(settings: Settings, data_dir: Path) ->
     assert rows == [("events/a.jsonl", None, None), ("events/b.jsonl", "5.1", '{"os":"ios"}')]
 
 
+def test_parts_keep_the_table_columns_whatever_a_load_contains(settings: Settings, data_dir: Path) -> None:
+    """Each load's Parquet parts carry the table's columns in its order: a load without the
+    extra field, or with nothing but garbage, still lines up with the table."""
+    write_lines(data_dir / "events" / "a.jsonl", [event(appVersion="5.1")])
+    ingest(settings)
+    write_lines(data_dir / "events" / "b.jsonl", [event(user="user_2")])
+    write_lines(data_dir / "events" / "c.jsonl", ["garbage", "more garbage"])
+    ingest(settings)
+    write_lines(data_dir / "events" / "d.jsonl", [event(user="user_4", device="tv")])
+    ingest(settings)
+    columns = [name for (name,) in query(settings, "SELECT column_name FROM (DESCRIBE bronze.events)")]
+    assert columns == [
+        "event_type", "user_id", "episode_id", "timestamp", "duration", "app_version",
+        "_source_file", "_line_number", "_raw_line", "_parse_error", "_dlt_load_id", "device",
+    ]  # fmt: skip
+    rows = query(
+        settings,
+        "SELECT _source_file, user_id, app_version, device, _parse_error FROM bronze.events ORDER BY 1, 2",
+    )
+    assert rows == [
+        ("events/a.jsonl", "user_1", "5.1", None, None),
+        ("events/b.jsonl", "user_2", None, None, None),
+        ("events/c.jsonl", None, None, None, "invalid JSON"),
+        ("events/c.jsonl", None, None, None, "invalid JSON"),
+        ("events/d.jsonl", "user_4", None, "tv", None),
+    ]
+    _assert_accounted(settings)
+
+
+def test_lines_across_block_boundaries_load_whole(
+    settings: Settings, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of 64 bytes cut through lines, a CRLF, a multi-byte character and bad UTF-8:
+    every line still loads once, whole, with its number, and a key first seen in a late
+    block becomes a column."""
+    lines = [
+        b"\xef\xbb\xbf" + event().encode() + b"\r",
+        '{"event_type": "play", "user_id": "us\u00e9r_\u20ac", "episode_id": "ep_1"}'.encode(),
+        b"",
+        b'{"user_id": "bad \xff bytes"}',
+        *[event(user=f"user_{i}").encode() for i in range(3, 9)],
+        event(user="user_9", late_key="x").encode(),
+    ]
+    (data_dir / "events" / "a.jsonl").write_bytes(b"\n".join(lines))  # no final newline
+    monkeypatch.setattr("pipelines.ndjson.BLOCK_BYTES", 64)
+    report = ingest(settings)
+    (ledger,) = [file for file in report.files if file["kind"] == "events"]
+    assert (ledger["lines_read"], ledger["empty_lines"], ledger["error"]) == (len(lines), 1, None)
+    assert report.rows_of("events") == len(lines) - 1
+    rows = query(
+        settings, "SELECT _line_number, user_id, _parse_error, late_key FROM bronze.events ORDER BY 1"
+    )
+    assert [row[0] for row in rows] == [1, 2, *range(4, 12)]
+    assert rows[0][1:3] == ("user_1", None) and rows[1][1] == "us\u00e9r_\u20ac"
+    assert rows[2][2] == "invalid UTF-8"
+    assert [row[1] for row in rows[3:]] == [f"user_{i}" for i in range(3, 10)]
+    assert rows[-1][3] == "x" and all(row[3] is None for row in rows[:-1])
+    _assert_accounted(settings)
+
+
 def test_extra_field_colliding_with_a_known_one_keeps_both(settings: Settings, data_dir: Path) -> None:
     write_lines(data_dir / "events" / "a.jsonl", [event(User_ID="shadow")])
     ingest(settings)
