@@ -24,7 +24,8 @@ from pipelines.sources import LEDGER_TABLE, podcast_files
 
 PIPELINE_NAME = "podcast_ingest"
 BRONZE = "bronze"
-LOAD_MEMORY_LIMIT = "512MB"
+LOAD_MEMORY_LIMIT = "512MB"  # a 100 MB line still loads
+LOAD_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class IngestReport:
 def _configure_dlt() -> None:
     # Offline machines: no telemetry. Arrow rows get the load id like dict rows do.
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    # Parallel INSERTs into one DuckDB table contend: 2 load jobs at a time beat dlt's 20
+    # (10M events: 15.0 s against 16.8 s).
+    os.environ.setdefault("LOAD__WORKERS", str(LOAD_WORKERS))
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 
 
