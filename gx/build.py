@@ -85,7 +85,9 @@ def build(gx_dir: Path = GX_DIR) -> FileDataContext:
             gx.Checkpoint(
                 name=checkpoint_name(name),
                 validation_definitions=[definition],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])],
+                # No UpdateDataDocsAction: gx/validate.py renders all of a run's results in one
+                # data docs build (each build recompiles GX's templates and redraws the index).
+                actions=[],
                 result_format=result_format,
             )
         )

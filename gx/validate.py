@@ -26,8 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-from gx.build import checkpoint_name, open_context, suite_fingerprint
+from gx.build import DOCS_SITE, checkpoint_name, open_context, suite_fingerprint
 from gx.frames import CONTRACTS, KEYS, REFERENCE_COVERAGE_SQL, TableContract
 from gx.sql_rules import compile_expectation, referenced_columns
 from pipelines.settings import parse_memory_limit
@@ -95,12 +96,19 @@ class ContractRunner:
         self.gx_dir = gx_dir
         self.parameters = {"reference_time": _utc_iso(reference_time)}
         self.report = ContractReport()
+        self.results: list = []  # checkpoint results of this run, for the data docs
 
     def close(self) -> None:
         self.con.close()
 
     # ------------------------------------------------------------------ the run
     def run(self, replay: bool = False) -> ContractReport:
+        try:
+            return self._run(replay)
+        finally:
+            self._build_data_docs()  # also when reference data fails: that is what to review
+
+    def _run(self, replay: bool) -> ContractReport:
         validated_events = False
         for contract in CONTRACTS:
             if not self._has_table(f"bronze.{contract.table}"):
@@ -152,8 +160,7 @@ class ContractRunner:
         parts = max(1, math.ceil(rows / CHUNK_ROWS))
         suite = self.context.suites.get(contract.suite)
         rules = [compile_expectation(e, self.parameters) for e in suite.expectations]
-        read = [column for e in suite.expectations for column in referenced_columns(e)]
-        columns = list(dict.fromkeys([*KEYS, *read]))
+        columns = list(dict.fromkeys(column for e in suite.expectations for column in referenced_columns(e)))
         outcome = self.report.tables.setdefault(contract.table, TableOutcome())
         for part in range(parts):
             chunk = _chunk_predicate(parts)
@@ -230,7 +237,20 @@ class ContractRunner:
             batch_parameters={"dataframe": frame}, expectation_parameters=self.parameters, run_id=run_id
         )
         self.report.run_ids.append(_run_label(result.run_id))
+        self.results.append(result)
         return result
+
+    def _build_data_docs(self) -> None:
+        """Render this run's validation results and their suites into the data docs, once.
+
+        The checkpoints carry no UpdateDataDocsAction: each build recompiles GX's templates and
+        re-renders the index (0.6 s), so one build per run replaces one per checkpoint."""
+        identifiers: list = []
+        for result in self.results:
+            for identifier, validation in result.run_results.items():
+                identifiers += [identifier, ExpectationSuiteIdentifier(name=validation.suite_name)]
+        if identifiers:
+            self.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
 
     def _warn_on(self, result) -> None:
         for validation in result.run_results.values():
@@ -296,18 +316,16 @@ def _judge(con, contract: TableContract, rules: list, chunk: str, chunk_params: 
 
 
 def _gx_frame(con, columns: list[str]):
-    """The judged chunk as GX sees it: the row keys and the columns the suite reads, in dtypes
-    that keep pandas vectorised (GX loops in Python over nullable integers and non-ns datetimes,
-    and copies every column of the frame for each row condition, cheap for categories)."""
-    quoted = [f'"{c}"' for c in columns]
-    rows, *distinct = con.execute(
-        f"SELECT count(*), {', '.join(f'approx_count_distinct({q})' for q in quoted)} FROM judged"
-    ).fetchall()[0]
-    table = con.sql(f"SELECT {', '.join(quoted)} FROM judged").to_arrow_table()
-    encoded = {}
-    for name, column, values in zip(table.column_names, table.columns, distinct, strict=True):
-        repetitive = pa.types.is_string(column.type) and values <= rows // 20  # ids, types, codes
-        encoded[name] = pc.dictionary_encode(column) if repetitive else column
+    """The judged chunk as GX sees it: only the columns the suite reads, in dtypes that keep
+    pandas vectorised. GX loops in Python over nullable integers and non-ns datetimes, and
+    copies every column of the frame for each row condition: text goes in as categories, whose
+    copies are integer codes, and whose regex and set checks run once per distinct value."""
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    table = con.sql(f"SELECT {quoted} FROM judged").to_arrow_table()
+    encoded = {
+        name: pc.dictionary_encode(column) if _is_text(column.type) else column
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
     frame = pa.table(encoded).to_pandas()
     for name in frame.columns:
         column = frame[name]
@@ -317,6 +335,10 @@ def _gx_frame(con, columns: list[str]):
         elif pd.api.types.is_float_dtype(column) or pd.api.types.is_integer_dtype(column):
             frame[name] = column.astype("float64")  # exact for |n| < 2**53; null becomes NaN
     return frame
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def _write_split(con, contract: TableContract, chunk: str, chunk_params: list, run_id: str):
