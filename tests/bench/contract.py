@@ -52,11 +52,15 @@ def main() -> int:
         settings = Settings(data_dir=root / "data", warehouse=root / "w.duckdb")
         ingest(settings)
         bare = min(bare_sql_seconds(settings.warehouse, now) for _ in range(3))
-        gx_copy = root / "project" / "gx"
-        shutil.copytree(GX_DIR, gx_copy, ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
-        start = time.perf_counter()
-        report = validate(settings.warehouse, gx_copy, now)
-        contract = time.perf_counter() - start
+        runs = []
+        for attempt in range(3):  # best of 3, like the bare SQL; each on a fresh copy of bronze
+            trial = root / f"trial-{attempt}"
+            shutil.copytree(GX_DIR, trial / "gx", ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
+            shutil.copy(settings.warehouse, trial / "w.duckdb")
+            start = time.perf_counter()
+            report = validate(trial / "w.duckdb", trial / "gx", now)
+            runs.append(time.perf_counter() - start)
+        contract = min(runs)
     figures = {
         "events": events,
         "bare_sql_s": round(bare, 3),
