@@ -1,8 +1,8 @@
 """Read NDJSON event files into Parquet parts of text columns, one row per non-empty line.
 
 The hot path never touches a line in Python: numpy finds the line breaks in a block of bytes,
-Python's C decoder checks the block's UTF-8 in one call per invalid line, the block becomes a
-zero-copy Arrow string array, and DuckDB parses, projects and writes it as Parquet that dlt
+Python's C decoder checks the block's UTF-8, the block becomes a zero-copy Arrow string array,
+DuckDB classifies and parses it, and pyarrow writes the result as a Parquet part that dlt
 imports as it is. A line that is not a JSON object (truncated, garbage, invalid UTF-8, an
 array...) becomes a row with its raw text and `_parse_error`, never an exception. Unknown keys
 become extra columns.

@@ -1,4 +1,4 @@
-"""The dlt source: new event files and reference CSVs, as Arrow tables, into the bronze dataset.
+"""The dlt source: new event files (as Parquet parts) and reference CSVs (as Arrow tables) into bronze.
 
 Tables written (dataset `bronze`):
 - `events`: one row per non-empty line of every event file, every field as text, plus

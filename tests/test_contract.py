@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -211,6 +212,12 @@ def test_bad_reference_file_fails_the_run_until_fixed(settings: Settings, data_d
     with pytest.raises(ContractViolation, match="users/users.csv: 3 rows fail") as failure:
         run_contract(settings)
     assert "\n" not in str(failure.value)
+    # The data docs are still built, with the failing users validation to review.
+    docs = settings.gx_dir / "uncommitted" / "data_docs" / "local_site"
+    (page,) = (docs / "validations" / "users").rglob("*.html")
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split())
+    assert "Unsuccessful Expectations 4" in text
+    assert "`country` is a 2-letter code. 1 unexpected values found" in text
     assert query(settings, "SELECT _line_number, failed_rules FROM quarantine.users ORDER BY 1") == [
         (2, ["user_id_unique"]),
         (3, ["user_id_unique", "signup_date_valid", "country_code"]),
