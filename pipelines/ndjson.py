@@ -33,16 +33,23 @@ SCAN_BATCH_ROWS = 64 * 1024  # Arrow batches DuckDB scans in parallel
 UTF8_WINDOW_BYTES = 256 * 1024
 _NAMING = NamingConvention()
 
-# Drop blank lines and classify what is not a JSON object (terminators are already blanked).
-# A valid JSON text whose first non-blank character is `{` is an object.
+# Drop blank lines, classify what is not a JSON object (terminators are already blanked) and list
+# the keys of each object beyond the known fields. A valid JSON text whose first non-blank
+# character is `{` is an object.
 _CLASSIFY_SQL = """
-    SELECT line_number, text,
-        CASE
-            WHEN NOT json_valid(text) THEN 'invalid JSON'
-            WHEN NOT regexp_matches(text, '^[ \\t\\r\\n]*[{]') THEN 'JSON value is not an object'
-        END AS parse_error
-    FROM block
-    WHERE text IS NOT NULL AND regexp_matches(text, '\\S')
+    SELECT line_number, text, parse_error,
+        CASE WHEN parse_error IS NULL
+            THEN list_filter(json_keys(text), lambda key: NOT list_contains($known, key))
+        END AS extra_keys
+    FROM (
+        SELECT line_number, text,
+            CASE
+                WHEN NOT json_valid(text) THEN 'invalid JSON'
+                WHEN NOT regexp_matches(text, '^[ \\t\\r\\n]*[{]') THEN 'JSON value is not an object'
+            END AS parse_error
+        FROM block
+        WHERE text IS NOT NULL AND regexp_matches(text, '\\S')
+    )
 """
 _UNDECODABLE_ERROR = "invalid UTF-8"
 
@@ -281,7 +288,9 @@ class EventFileReader:
         numbers = pa.array(np.arange(block.first_line, block.first_line + len(block), dtype=np.int64))
         lines = pa.table({"line_number": numbers, "text": block.text})
         self.con.register("block", pa.Table.from_batches(lines.to_batches(SCAN_BATCH_ROWS)))
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {_CLASSIFY_SQL}")
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE classified AS {_CLASSIFY_SQL}", {"known": list(KNOWN_FIELDS)}
+        )
         self.con.unregister("block")
         if block.undecodable:
             undecodable = pa.table(
@@ -292,24 +301,22 @@ class EventFileReader:
             )
             self.con.register("undecodable", undecodable)
             self.con.execute(
-                "INSERT INTO classified SELECT line_number, text, ? FROM undecodable", [_UNDECODABLE_ERROR]
+                "INSERT INTO classified SELECT line_number, text, ?, NULL FROM undecodable",
+                [_UNDECODABLE_ERROR],
             )
             self.con.unregister("undecodable")
 
     def _present_keys(self, stats: FileReadStats) -> list[str]:
-        """The known fields and every key seen in the block, registering new ones as columns."""
-        keys = [
+        """The known fields and every other key seen in the block, registering new ones as columns."""
+        extra = sorted(
             row[0]
-            for row in self.con.execute(
-                "SELECT DISTINCT unnest(json_keys(text)) FROM classified WHERE parse_error IS NULL"
-            ).fetchall()
-        ]
-        for key in sorted(keys):
+            for row in self.con.execute("SELECT DISTINCT unnest(extra_keys) FROM classified").fetchall()
+        )
+        for key in extra:
             if key not in self.columns:
                 self.columns[key] = column_name(key, set(self.columns.values()))
-                if key not in KNOWN_FIELDS:
-                    stats.extra_fields.add(self.columns[key])
-        seen = set(keys)
+                stats.extra_fields.add(self.columns[key])
+        seen = set(extra)
         return [key for key in self.columns if key in seen or key in KNOWN_FIELDS]
 
     def _add_output(self, names: list[str]) -> None:
