@@ -7,7 +7,8 @@ the checkpoint run id. Per load: bronze rows = silver rows + quarantined rows.
 
 - A suite whose fingerprint changed re-validates all loads of its table.
 - `replay=True` re-validates the loads that have quarantined rows (after a contract fix).
-- Each chunk is replaced in one transaction, so a rerun never duplicates a row.
+- A load is validated in chunks of at most CHUNK_ROWS rows (whole files, or line ranges of a big
+  file); each chunk is replaced in one transaction, so a rerun never duplicates a row.
 - Reference rows failing their suite make the run untrustworthy: ContractViolation is raised,
   after everything is recorded, for as long as the latest version of the file still fails.
 """
@@ -19,6 +20,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -154,20 +156,21 @@ class ContractRunner:
 
     # ------------------------------------------------------------------ one load
     def _validate_load(self, contract: TableContract, load_id: str) -> None:
-        rows = self.con.execute(
-            f"SELECT count(*) FROM bronze.{contract.table} WHERE _dlt_load_id = ?", [load_id]
-        ).fetchone()[0]
-        parts = max(1, math.ceil(rows / CHUNK_ROWS))
+        files = self.con.execute(
+            f"SELECT _source_file, count(*), min(_line_number), max(_line_number) "
+            f"FROM bronze.{contract.table} WHERE _dlt_load_id = ? GROUP BY 1 ORDER BY 1",
+            [load_id],
+        ).fetchall()
+        rows = sum(count for _file, count, _first, _last in files)
+        chunks = plan_chunks(load_id, files, CHUNK_ROWS)
         suite = self.context.suites.get(contract.suite)
         rules = [compile_expectation(e, self.parameters) for e in suite.expectations]
         columns = list(dict.fromkeys(column for e in suite.expectations for column in referenced_columns(e)))
         outcome = self.report.tables.setdefault(contract.table, TableOutcome())
-        for part in range(parts):
-            chunk = _chunk_predicate(parts)
-            chunk_params = [load_id, parts, part] if parts > 1 else [load_id]
+        for number, (chunk, chunk_params) in enumerate(chunks, 1):
             run_id = RunIdentifier(
                 run_name=f"{contract.table}-load-{load_id}"
-                + (f"-part-{part + 1}-of-{parts}" if parts > 1 else ""),
+                + (f"-part-{number}-of-{len(chunks)}" if len(chunks) > 1 else ""),
                 run_time=datetime.now(UTC),
             )
             # DuckDB judges the chunk once (temp table `judged` on its own connection); GX then
@@ -372,11 +375,45 @@ def _write_split(con, contract: TableContract, chunk: str, chunk_params: list, r
     return valid, quarantined
 
 
-def _chunk_predicate(parts: int) -> str:
-    """Rows of one load, split into `parts` stable chunks by a hash of their position."""
-    if parts == 1:
-        return "_dlt_load_id = ?"
-    return "_dlt_load_id = ? AND hash(_source_file, _line_number) % ? = ?"
+def plan_chunks(load_id: str, files: list[tuple], max_rows: int) -> list[tuple[str, list]]:
+    """Split a load into chunks of at most about `max_rows` rows: (SQL predicate, parameters).
+
+    `files` holds (source file, rows, first line, last line) per file of the load. Small files
+    are packed whole; a larger file is cut into line ranges. Chunks follow the way bronze,
+    silver and quarantine are stored (by file, then line), so DuckDB reads only a chunk's row
+    groups instead of the whole load for each chunk."""
+    if sum(count for _file, count, _first, _last in files) <= max_rows:
+        return [("_dlt_load_id = ?", [load_id])]
+    chunks: list[tuple[str, list]] = []
+    packed: list[str] = []
+    packed_rows = 0
+
+    def flush() -> None:
+        nonlocal packed, packed_rows
+        if packed:
+            marks = ", ".join("?" * len(packed))
+            chunks.append((f"_dlt_load_id = ? AND _source_file IN ({marks})", [load_id, *packed]))
+        packed, packed_rows = [], 0
+
+    for name, count, first, last in files:
+        if count > max_rows:
+            flush()
+            parts = math.ceil(count / max_rows)
+            bounds = [first + (last - first + 1) * i // parts for i in range(parts + 1)]
+            chunks += [
+                (
+                    "_dlt_load_id = ? AND _source_file = ? AND _line_number >= ? AND _line_number < ?",
+                    [load_id, name, start, end],
+                )
+                for start, end in pairwise(bounds)
+            ]
+            continue
+        if packed_rows + count > max_rows:
+            flush()
+        packed.append(name)
+        packed_rows += count
+    flush()
+    return chunks
 
 
 def _run_label(run_id: RunIdentifier) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from gx.build import open_context, suite_fingerprint
 from gx.suites import SUITES
-from gx.validate import ContractViolation, validate
+from gx.validate import ContractViolation, plan_chunks, validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest
 from pipelines.settings import Settings
@@ -201,6 +201,43 @@ def test_replay_moves_rows_that_now_pass_without_duplicates(settings: Settings, 
     assert quarantined(settings) == [(2, ["user_id_present"])]
     assert query(settings, "SELECT _line_number FROM silver.events") == [(1,)]
     assert_split_is_exact(settings)
+
+
+def test_chunk_plan_packs_small_files_and_cuts_large_ones_into_line_ranges() -> None:
+    files = [("a", 10, 1, 11), ("b", 2, 1, 2), ("c", 2, 1, 2), ("d", 1, 1, 1)]
+    chunks = plan_chunks("L", files, max_rows=4)
+    line_range = "_dlt_load_id = ? AND _source_file = ? AND _line_number >= ? AND _line_number < ?"
+    assert chunks == [
+        (line_range, ["L", "a", 1, 4]),
+        (line_range, ["L", "a", 4, 8]),
+        (line_range, ["L", "a", 8, 12]),
+        ("_dlt_load_id = ? AND _source_file IN (?, ?)", ["L", "b", "c"]),
+        ("_dlt_load_id = ? AND _source_file IN (?)", ["L", "d"]),
+    ]
+    assert plan_chunks("L", files, max_rows=15) == [("_dlt_load_id = ?", ["L"])]
+
+
+def test_a_load_validated_in_chunks_splits_like_in_one(
+    settings: Settings, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_lines(
+        data_dir / "events" / "a.jsonl",
+        [*(event(user=f"user_{i}") for i in range(8)), event(user=""), "{", event(ts="malformed-date")],
+    )
+    write_lines(data_dir / "events" / "b.jsonl", [event(duration=None), event(kind="pause", duration=5)])
+    write_lines(data_dir / "events" / "c.jsonl", [event(user="user_9")])
+    split = (
+        "SELECT 'silver', _source_file, _line_number, NULL FROM silver.events UNION ALL "
+        "SELECT 'quarantine', _source_file, _line_number, failed_rules FROM quarantine.events ORDER BY ALL"
+    )
+    run_contract(settings)
+    in_one = query(settings, split)
+    chunked = replace(settings, warehouse=tmp_path / "chunked" / "w.duckdb")
+    monkeypatch.setattr("gx.validate.CHUNK_ROWS", 4)
+    report = run_contract(chunked)
+    assert query(chunked, split) == in_one
+    assert len([run for run in report.run_ids if run.startswith("events-load-")]) == 4  # a: 3 ranges; b, c
+    assert_split_is_exact(chunked)
 
 
 def test_bad_reference_file_fails_the_run_until_fixed(settings: Settings, data_dir: Path) -> None:
