@@ -87,11 +87,10 @@ def ingest(settings: Settings) -> IngestReport:
     if pipeline.has_pending_data:  # a previous run died between extract and load
         pipeline.normalize()
         pipeline.load()
-    scratch_dir = settings.dlt_pipelines_dir / "scratch"
     try:
-        info = pipeline.run(podcast_files(settings.data_dir, scratch_dir))
+        info = pipeline.run(podcast_files(settings.data_dir, settings.ingest_scratch_dir))
     finally:
-        shutil.rmtree(scratch_dir, ignore_errors=True)
+        shutil.rmtree(settings.ingest_scratch_dir, ignore_errors=True)
     load_ids = tuple(info.loads_ids)
     return IngestReport(load_ids=load_ids, files=tuple(_ledger_rows(settings.warehouse, load_ids)))
 

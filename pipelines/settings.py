@@ -119,3 +119,8 @@ class Settings:
     def dlt_pipelines_dir(self) -> Path:
         """dlt's local working state sits beside the warehouse it belongs to."""
         return self.warehouse.parent / f".{self.warehouse.stem}.dlt"
+
+    @property
+    def ingest_scratch_dir(self) -> Path:
+        """Event Parquet parts wait here until dlt links them into its load package (same disk)."""
+        return self.dlt_pipelines_dir / "scratch"
