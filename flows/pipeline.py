@@ -154,6 +154,7 @@ def run_summary(settings: Settings, ingested: IngestReport, contract: ContractRe
         "load_ids": list(ingested.load_ids),
         "quarantine_reasons": contract.quarantine_reasons,
         "warnings": contract.warnings,
+        "contract_step_seconds": {step: round(seconds, 3) for step, seconds in contract.step_seconds.items()},
         "files": [
             {k: f[k] for k in ("source_file", "status", "lines_read", "rows_loaded", "error")}
             for f in ingested.files

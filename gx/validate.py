@@ -16,8 +16,11 @@ the checkpoint run id. Per load: bronze rows = silver rows + quarantined rows.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -65,6 +68,17 @@ class ContractReport:
     run_ids: list[str] = field(default_factory=list)
     revalidated: list[str] = field(default_factory=list)  # tables whose suite changed
     data_docs: Path | None = None
+    # Seconds per step, summed over chunks: judge (DuckDB applies the rules), gx_frame, gx_validate
+    # (the checkpoints), split_wait (the split still writing after GX) and data_docs.
+    step_seconds: Counter = field(default_factory=Counter)
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.step_seconds[step] += time.perf_counter() - start
 
     @property
     def quarantine_reasons(self) -> dict[str, int]:
@@ -179,8 +193,10 @@ class ContractRunner:
             split = self.con.cursor()
             try:
                 split.execute("SET TimeZone = 'UTC'")
-                counted = _judge(split, contract, rules, chunk, chunk_params)
-                frame = _gx_frame(split, columns)
+                with self.report.timed("judge"):
+                    counted = _judge(split, contract, rules, chunk, chunk_params)
+                with self.report.timed("gx_frame"):
+                    frame = _gx_frame(split, columns)
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     writing = pool.submit(
                         _write_split, split, contract, chunk, chunk_params, _run_label(run_id)
@@ -189,7 +205,8 @@ class ContractRunner:
                         result = self._run_checkpoint(contract.suite, frame, run_id)
                     finally:
                         del frame
-                        valid, quarantined = writing.result()
+                        with self.report.timed("split_wait"):
+                            valid, quarantined = writing.result()
                 expected = _unexpected_counts(result)
                 mismatched = {r.rule for r in rules if counted.get(r.rule, 0) != expected.get(r.rule, 0)}
                 if mismatched:
@@ -236,9 +253,10 @@ class ContractRunner:
             self._warn_on(self._run_checkpoint("load_quality", frame, RunIdentifier("load-quality")))
 
     def _run_checkpoint(self, suite: str, frame, run_id: RunIdentifier):
-        result = self.context.checkpoints.get(checkpoint_name(suite)).run(
-            batch_parameters={"dataframe": frame}, expectation_parameters=self.parameters, run_id=run_id
-        )
+        with self.report.timed("gx_validate"):
+            result = self.context.checkpoints.get(checkpoint_name(suite)).run(
+                batch_parameters={"dataframe": frame}, expectation_parameters=self.parameters, run_id=run_id
+            )
         self.report.run_ids.append(_run_label(result.run_id))
         self.results.append(result)
         return result
@@ -253,7 +271,8 @@ class ContractRunner:
             for identifier, validation in result.run_results.items():
                 identifiers += [identifier, ExpectationSuiteIdentifier(name=validation.suite_name)]
         if identifiers:
-            self.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
+            with self.report.timed("data_docs"):
+                self.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
 
     def _warn_on(self, result) -> None:
         for validation in result.run_results.values():

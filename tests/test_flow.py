@@ -113,6 +113,9 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
     assert on_disk["as_of"] == summary["as_of"] and len(on_disk["load_ids"]) == 1
     assert set(on_disk["stage_seconds"]) == {"ingest", "validate", "transform", "export"}
     assert all(seconds > 0 for seconds in on_disk["stage_seconds"].values())
+    steps = on_disk["contract_step_seconds"]
+    assert set(steps) == {"judge", "gx_frame", "gx_validate", "split_wait", "data_docs"}
+    assert sum(steps.values()) <= on_disk["stage_seconds"]["validate"]
     assert not list(exports.glob(".*.tmp"))
 
     before = {p.name: p.read_bytes() for p in exports.glob("*.csv")}

@@ -59,18 +59,21 @@ def main() -> int:
             shutil.copy(settings.warehouse, trial / "w.duckdb")
             start = time.perf_counter()
             report = validate(trial / "w.duckdb", trial / "gx", now)
-            runs.append(time.perf_counter() - start)
-        contract = min(runs)
+            runs.append((time.perf_counter() - start, report))
+        contract, report = min(runs, key=lambda run: run[0])
+    steps = {step: round(seconds, 3) for step, seconds in report.step_seconds.items()}
     figures = {
         "events": events,
         "bare_sql_s": round(bare, 3),
         "contract_s": round(contract, 3),
         "ratio": round(contract / bare, 1),
+        "steps_s": steps,
         "quarantined": report.tables["events"].quarantined,
     }
     print("| events | bare SQL, same rules (s) | GX checkpoints + split (s) | ratio |")
     print("|---:|---:|---:|---:|")
     print(f"| {events:,} | {bare:.2f} | {contract:.2f} | {contract / bare:.1f}x |")
+    print("where the best run's time went (s):", ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
     record("contract", figures)
     return 0
 
