@@ -15,6 +15,7 @@ the checkpoint run id. Per load: bronze rows = silver rows + quarantined rows.
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections import Counter
@@ -217,6 +218,10 @@ class ContractRunner:
                 split.execute("COMMIT")
             finally:
                 split.close()  # without the COMMIT above, closing rolls the split back
+                # GX's validation objects hold the chunk's frame and metric series in reference
+                # cycles; left to the cyclic collector's own pace they piled up to 3.2 GB over a
+                # 10M-event load (1.6 GB when collected here, at ~0.1 s per million rows).
+                gc.collect()
             outcome.rows += valid + quarantined
             outcome.valid += valid
             outcome.quarantined += quarantined
