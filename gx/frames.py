@@ -20,12 +20,15 @@ class TableContract:
     suite: str
     key_columns: tuple[str, ...]
     prepared_sql: str  # SELECT over bronze.<table> AS b; callers append a WHERE clause
-    silver_sql: str  # SELECT over `judged` (prepared rows + failed_rules); the split adds the filter
+    silver_columns: str  # the silver row, selected from the batch table (prepared rows + failed_rules)
     raw_columns: tuple[str, ...]  # kept in quarantine, as received
     stops_run: bool  # a failing row makes the run untrustworthy (reference data)
 
 
 KEYS = ("_dlt_load_id", "_source_file", "_line_number")
+# The in-memory DuckDB database holding the rows under validation, one table per suite, which GX
+# reads through gx/duckdb_source.py and the split writes from.
+BATCH_DATABASE = "contract_batch"
 
 EVENTS = TableContract(
     table="events",
@@ -39,12 +42,11 @@ EVENTS = TableContract(
             try_cast(b.duration AS BIGINT) AS duration_int
         FROM bronze.events AS b
     """,
-    silver_sql="""
-        SELECT _dlt_load_id, _source_file, _line_number,
-            event_type_norm AS event_type, user_id, episode_id,
-            event_ts,
-            CAST(duration_int AS INTEGER) AS duration
-        FROM judged
+    silver_columns="""
+        _dlt_load_id, _source_file, _line_number,
+        event_type_norm AS event_type, user_id, episode_id,
+        event_ts,
+        CAST(duration_int AS INTEGER) AS duration
     """,
     raw_columns=("event_type", "user_id", "episode_id", "timestamp", "duration", "_raw_line", "_parse_error"),
     stops_run=False,
@@ -59,10 +61,9 @@ USERS = TableContract(
             CAST(try_strptime(b.signup_date, '%Y-%m-%d') AS DATE) AS signup_date_parsed
         FROM bronze.users AS b
     """,
-    silver_sql="""
-        SELECT _dlt_load_id, _source_file, _line_number, user_id,
-            signup_date_parsed AS signup_date, country
-        FROM judged
+    silver_columns="""
+        _dlt_load_id, _source_file, _line_number, user_id,
+        signup_date_parsed AS signup_date, country
     """,
     raw_columns=REFERENCE_COLUMNS["users"],
     stops_run=True,
@@ -79,11 +80,10 @@ EPISODES = TableContract(
             try_cast(b.duration_seconds AS BIGINT) AS duration_seconds_int
         FROM bronze.episodes AS b
     """,
-    silver_sql="""
-        SELECT _dlt_load_id, _source_file, _line_number, episode_id, podcast_id, title,
-            release_date_parsed AS release_date,
-            CAST(duration_seconds_int AS INTEGER) AS duration_seconds
-        FROM judged
+    silver_columns="""
+        _dlt_load_id, _source_file, _line_number, episode_id, podcast_id, title,
+        release_date_parsed AS release_date,
+        CAST(duration_seconds_int AS INTEGER) AS duration_seconds
     """,
     raw_columns=REFERENCE_COLUMNS["episodes"],
     stops_run=True,
@@ -92,8 +92,7 @@ EPISODES = TableContract(
 # Reference data first: the coverage check of events reads the current reference rows.
 CONTRACTS = (USERS, EPISODES, EVENTS)
 
-# Warning level: valid events against the latest valid reference rows. Two booleans per event and
-# nothing else: at 10M events a frame with the row keys took 1.5 GB of memory.
+# Warning level: valid events against the latest valid reference rows, two booleans per event.
 REFERENCE_COVERAGE_SQL = """
     SELECT
         e.user_id IN (SELECT user_id FROM silver.users) AS user_in_reference,

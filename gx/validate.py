@@ -1,9 +1,10 @@
 """Run the contract's checkpoints on bronze loads and split every row into silver or quarantine.
 
 For each table (users, episodes, events), the rows of loads not yet validated under the current
-suite are prepared (gx/frames.py), validated by the table's GX checkpoint, and split: rows that
-pass go to `silver.<table>`, rows that fail to `quarantine.<table>` with every rule they broke and
-the checkpoint run id. Per load: bronze rows = silver rows + quarantined rows.
+suite are prepared (gx/frames.py) into the in-memory batch database, validated there by the
+table's GX checkpoint, which runs its expectations as DuckDB SQL (gx/duckdb_source.py), and split:
+rows that pass go to `silver.<table>`, rows that fail to `quarantine.<table>` with every rule they
+broke and the checkpoint run id. Per load: bronze rows = silver rows + quarantined rows.
 
 - A suite whose fingerprint changed re-validates all loads of its table.
 - `replay=True` re-validates the loads that have quarantined rows (after a contract fix).
@@ -15,7 +16,6 @@ the checkpoint run id. Per load: bronze rows = silver rows + quarantined rows.
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from collections import Counter
@@ -28,20 +28,16 @@ from itertools import pairwise
 from pathlib import Path
 
 import duckdb
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-from gx.build import DOCS_SITE, checkpoint_name, open_context, suite_fingerprint
-from gx.frames import CONTRACTS, KEYS, REFERENCE_COVERAGE_SQL, TableContract
-from gx.sql_rules import compile_expectation, referenced_columns
+from gx.build import DATASOURCE, DOCS_SITE, checkpoint_name, open_context, suite_fingerprint
+from gx.frames import BATCH_DATABASE, CONTRACTS, KEYS, REFERENCE_COVERAGE_SQL, TableContract
+from gx.sql_rules import compile_expectation
 from pipelines.settings import parse_memory_limit
 
 CHUNK_ROWS = 1_000_000
 DOCS_INDEX = Path("uncommitted") / "data_docs" / "local_site" / "index.html"
-_NS_MIN, _NS_MAX = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01")
 
 
 class ContractViolation(RuntimeError):
@@ -69,8 +65,9 @@ class ContractReport:
     run_ids: list[str] = field(default_factory=list)
     revalidated: list[str] = field(default_factory=list)  # tables whose suite changed
     data_docs: Path | None = None
-    # Seconds per step, summed over chunks: judge (DuckDB applies the rules), gx_frame, gx_validate
-    # (the checkpoints), split_wait (the split still writing after GX) and data_docs.
+    # Seconds per step, summed over chunks: stage (the prepared rows into the batch tables),
+    # gx_validate (the checkpoints), split_wait (judging and writing the split after GX was done),
+    # commit and data_docs.
     step_seconds: Counter = field(default_factory=Counter)
 
     @contextmanager
@@ -109,13 +106,20 @@ class ContractRunner:
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"SET memory_limit = '{parse_memory_limit(memory_limit)}'")
         self.con.execute(_LEDGER_DDL)
+        self.con.execute(f"ATTACH ':memory:' AS {BATCH_DATABASE}")
         self.context = open_context(gx_dir)
+        # GX runs on a connection of its own to the same DuckDB instance, so it validates a batch
+        # while the split, on another, writes it.
+        gx_connection = self.con.cursor()
+        gx_connection.execute(f"SET TimeZone = 'UTC'; USE {BATCH_DATABASE}")
+        self.context.data_sources.get(DATASOURCE).bind(gx_connection)
         self.gx_dir = gx_dir
         self.parameters = {"reference_time": _utc_iso(reference_time)}
         self.report = ContractReport()
         self.results: list = []  # checkpoint results of this run, for the data docs
 
     def close(self) -> None:
+        self.context.data_sources.get(DATASOURCE).unbind()
         self.con.close()
 
     # ------------------------------------------------------------------ the run
@@ -180,7 +184,6 @@ class ContractRunner:
         chunks = plan_chunks(load_id, files, CHUNK_ROWS)
         suite = self.context.suites.get(contract.suite)
         rules = [compile_expectation(e, self.parameters) for e in suite.expectations]
-        columns = list(dict.fromkeys(column for e in suite.expectations for column in referenced_columns(e)))
         outcome = self.report.tables.setdefault(contract.table, TableOutcome())
         for number, (chunk, chunk_params) in enumerate(chunks, 1):
             run_id = RunIdentifier(
@@ -188,26 +191,23 @@ class ContractRunner:
                 + (f"-part-{number}-of-{len(chunks)}" if len(chunks) > 1 else ""),
                 run_time=datetime.now(UTC),
             )
-            # DuckDB judges the chunk once (temp table `judged` on its own connection); GX then
-            # validates those rows in pandas while a thread writes the split (DuckDB releases the
-            # GIL) in a transaction that commits only if both engines agree.
+            # The chunk's prepared rows go to its batch table once. GX validates that table while
+            # a thread judges the same rows with the compiled rules and writes the split (DuckDB
+            # releases the GIL), in a transaction that commits only if both agree.
             split = self.con.cursor()
             try:
                 split.execute("SET TimeZone = 'UTC'")
-                with self.report.timed("judge"):
-                    counted = _judge(split, contract, rules, chunk, chunk_params)
-                with self.report.timed("gx_frame"):
-                    frame = _gx_frame(split, columns)
+                with self.report.timed("stage"):
+                    _stage(split, contract.suite, f"{contract.prepared_sql} WHERE {chunk}", chunk_params)
                 with ThreadPoolExecutor(max_workers=1) as pool:
-                    writing = pool.submit(
-                        _write_split, split, contract, chunk, chunk_params, _run_label(run_id)
+                    splitting = pool.submit(
+                        _split, split, contract, rules, chunk, chunk_params, _run_label(run_id)
                     )
                     try:
-                        result = self._run_checkpoint(contract.suite, frame, run_id)
+                        result = self._run_checkpoint(contract.suite, run_id)
                     finally:
-                        del frame
                         with self.report.timed("split_wait"):
-                            valid, quarantined = writing.result()
+                            counted, valid, quarantined = splitting.result()
                 expected = _unexpected_counts(result)
                 mismatched = {r.rule for r in rules if counted.get(r.rule, 0) != expected.get(r.rule, 0)}
                 if mismatched:
@@ -215,13 +215,10 @@ class ContractRunner:
                         f"{contract.table}: split and GX disagree on {sorted(mismatched)}: "
                         f"split {dict(counted)} vs GX {expected}"
                     )
-                split.execute("COMMIT")
+                with self.report.timed("commit"):
+                    split.execute("COMMIT")
             finally:
                 split.close()  # without the COMMIT above, closing rolls the split back
-                # GX's validation objects hold the chunk's frame and metric series in reference
-                # cycles; left to the cyclic collector's own pace, a 10M-event load peaked at
-                # 3.0-3.2 GB of RSS, and at 1.75 GB when collected here after each chunk.
-                gc.collect()
             outcome.rows += valid + quarantined
             outcome.valid += valid
             outcome.quarantined += quarantined
@@ -244,23 +241,26 @@ class ContractRunner:
 
     # ------------------------------------------------------------------ warnings
     def _check_reference_coverage(self) -> None:
-        frame = self.con.execute(REFERENCE_COVERAGE_SQL).df()
-        self._warn_on(self._run_checkpoint("reference_coverage", frame, RunIdentifier("reference-coverage")))
+        _stage(self.con, "reference_coverage", REFERENCE_COVERAGE_SQL)
+        self._warn_on(self._run_checkpoint("reference_coverage", RunIdentifier("reference-coverage")))
 
     def _check_load_quality(self) -> None:
-        frame = self.con.execute(
+        rows = _stage(
+            self.con,
+            "load_quality",
             "SELECT load_id, rows, quarantined, quarantined / greatest(rows, 1) AS quarantined_share "
             "FROM contract.validated_loads WHERE table_name = 'events' AND checkpoint_run_id IN "
             "(SELECT unnest(?::VARCHAR[]))",
             [self.report.run_ids],
-        ).df()
-        if len(frame):
-            self._warn_on(self._run_checkpoint("load_quality", frame, RunIdentifier("load-quality")))
+        )
+        if rows:
+            self._warn_on(self._run_checkpoint("load_quality", RunIdentifier("load-quality")))
 
-    def _run_checkpoint(self, suite: str, frame, run_id: RunIdentifier):
+    def _run_checkpoint(self, suite: str, run_id: RunIdentifier):
+        """Validate the batch table `suite` with the suite's checkpoint."""
         with self.report.timed("gx_validate"):
             result = self.context.checkpoints.get(checkpoint_name(suite)).run(
-                batch_parameters={"dataframe": frame}, expectation_parameters=self.parameters, run_id=run_id
+                expectation_parameters=self.parameters, run_id=run_id
             )
         self.report.run_ids.append(_run_label(result.run_id))
         self.results.append(result)
@@ -327,82 +327,69 @@ class ContractRunner:
         )
 
 
-def _judge(con, contract: TableContract, rules: list, chunk: str, chunk_params: list) -> Counter:
-    """Evaluate every rule on the chunk into the temp table `judged`; rows failing each rule."""
-    reasons_sql = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE judged AS
-        SELECT *, list_filter([{reasons_sql}], lambda r: r IS NOT NULL) AS failed_rules
-        FROM ({contract.prepared_sql} WHERE {chunk})
-        """,
-        [p for rule in rules for p in rule.params] + chunk_params,
+def _batch(suite: str) -> str:
+    """The batch table of a suite: the rows under validation, which the suite's GX asset reads."""
+    return f"{BATCH_DATABASE}.{suite}"
+
+
+def _stage(con, suite: str, select_sql: str, params: list | tuple = ()) -> int:
+    """Replace the suite's batch table with the rows of `select_sql`; how many there are."""
+    return con.execute(f"CREATE OR REPLACE TABLE {_batch(suite)} AS {select_sql}", params).fetchone()[0]
+
+
+def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: list, run_id: str):
+    """Judge the batch with the compiled rules and replace the chunk's rows in silver and
+    quarantine, in a transaction left open for the caller to commit.
+
+    Returns the rows failing each rule, the valid rows and the quarantined rows."""
+    silver, quarantine, batch = (
+        f"silver.{contract.table}",
+        f"quarantine.{contract.table}",
+        _batch(contract.suite),
     )
-    failures = con.execute("SELECT r, count(*) FROM (SELECT unnest(failed_rules) r FROM judged) GROUP BY r")
-    return Counter(dict(failures.fetchall()))
-
-
-def _gx_frame(con, columns: list[str]) -> pd.DataFrame:
-    """The judged chunk as GX sees it: only the columns the suite reads, in dtypes that keep
-    pandas vectorised. GX loops in Python over nullable integers and non-ns datetimes, and
-    copies every column of the frame for each row condition: text goes in as categories, whose
-    copies are integer codes, and whose regex and set checks run once per distinct value."""
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    table = con.sql(f"SELECT {quoted} FROM judged").to_arrow_table()
-    frame = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        values = _categorical(column) if _is_text(column.type) else column.to_pandas()
-        if pd.api.types.is_datetime64_any_dtype(values):
-            # Clamped to the ns range: every bound of the suite lies well inside it.
-            values = values.clip(_NS_MIN, _NS_MAX).astype("datetime64[ns]")
-        elif pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
-            values = values.astype("float64")  # exact for |n| < 2**53; null becomes NaN
-        frame[name] = values
-    return pd.DataFrame(frame)
-
-
-def _categorical(column: pa.ChunkedArray) -> pd.Categorical:
-    """Text as a pandas categorical, built from Arrow's dictionary encoding: categories stay
-    Arrow-backed strings (pyarrow's own to_pandas turned ~900k distinct timestamps into Python
-    objects, 0.6 s per million rows)."""
-    encoded = pc.dictionary_encode(column).combine_chunks()
-    categories = pd.Index(encoded.dictionary.to_pandas(), copy=False)
-    return pd.Categorical.from_codes(encoded.indices.fill_null(-1).to_numpy(), categories=categories)
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
-
-
-def _write_split(con, contract: TableContract, chunk: str, chunk_params: list, run_id: str):
-    """Replace the chunk's rows in silver and quarantine with `judged`, in a transaction left
-    open for the caller to commit."""
-    silver, quarantine = f"silver.{contract.table}", f"quarantine.{contract.table}"
+    reasons = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
     raw = ", ".join(f'"{c}"' for c in contract.raw_columns)
-    keys = ", ".join(KEYS)
+    rejected = (
+        f"SELECT {', '.join(KEYS)}, {raw}, failed_rules "
+        f"FROM {batch} JOIN failed ON {batch}.rowid = failed.batch_row"
+    )
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {silver} AS SELECT * FROM ({contract.silver_sql}) LIMIT 0")
         con.execute(
-            f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT {keys}, {raw}, failed_rules, "
-            "CAST(NULL AS VARCHAR) AS checkpoint_run_id, now() AS quarantined_at FROM judged LIMIT 0"
+            f"""
+            CREATE OR REPLACE TEMP TABLE failed AS
+            SELECT batch_row, failed_rules FROM (
+                SELECT rowid AS batch_row, list_filter([{reasons}], lambda r: r IS NOT NULL) AS failed_rules
+                FROM {batch}
+            ) WHERE len(failed_rules) > 0
+            """,
+            [p for rule in rules for p in rule.params],
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {silver} AS SELECT {contract.silver_columns} FROM {batch} LIMIT 0"
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT *, "
+            f"CAST(NULL AS VARCHAR) AS checkpoint_run_id, now() AS quarantined_at FROM ({rejected}) LIMIT 0"
         )
         for table in (silver, quarantine):
             con.execute(f"DELETE FROM {table} WHERE {chunk}", chunk_params)
-        con.execute(f"INSERT INTO {silver} {contract.silver_sql} WHERE len(failed_rules) = 0")
         con.execute(
-            f"INSERT INTO {quarantine} SELECT {keys}, {raw}, failed_rules, ?, now() "
-            "FROM judged WHERE len(failed_rules) > 0",
-            [run_id],
+            f"INSERT INTO {silver} SELECT {contract.silver_columns} FROM {batch} "
+            "WHERE rowid NOT IN (SELECT batch_row FROM failed)"
         )
-        valid, quarantined = con.execute(
-            "SELECT count(*) FILTER (WHERE len(failed_rules) = 0), "
-            "count(*) FILTER (WHERE len(failed_rules) > 0) FROM judged"
+        con.execute(f"INSERT INTO {quarantine} SELECT *, ?, now() FROM ({rejected})", [run_id])
+        failures = con.execute(
+            "SELECT r, count(*) FROM (SELECT unnest(failed_rules) r FROM failed) GROUP BY r"
+        )
+        counted = Counter(dict(failures.fetchall()))
+        rows, quarantined = con.execute(
+            f"SELECT (SELECT count(*) FROM {batch}), (SELECT count(*) FROM failed)"
         ).fetchone()
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return valid, quarantined
+    return counted, rows - quarantined, quarantined
 
 
 def plan_chunks(load_id: str, files: list[tuple], max_rows: int) -> list[tuple[str, list]]:

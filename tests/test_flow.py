@@ -114,7 +114,7 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
     assert set(on_disk["stage_seconds"]) == {"ingest", "validate", "transform", "export"}
     assert all(seconds > 0 for seconds in on_disk["stage_seconds"].values())
     steps = on_disk["contract_step_seconds"]
-    assert set(steps) == {"judge", "gx_frame", "gx_validate", "split_wait", "data_docs"}
+    assert set(steps) == {"stage", "gx_validate", "split_wait", "commit", "data_docs"}
     assert sum(steps.values()) <= on_disk["stage_seconds"]["validate"]
     assert not list(exports.glob(".*.tmp"))
 
