@@ -17,10 +17,10 @@ connection): GX then reads exactly the tables the caller prepared, in the caller
 from __future__ import annotations
 
 import atexit
-import inspect
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FunctionType
 from typing import Literal
 
 import duckdb
@@ -34,20 +34,24 @@ from sqlalchemy.pool import StaticPool
 
 
 @atexit.register
-def _forget_duckdb_engine_annotations() -> None:
-    """At exit, drop the type annotations of duckdb_engine's own classes and functions.
+def _release_duckdb_engine() -> None:
+    """At exit, clear duckdb_engine's annotations and module namespaces, as shutdown would later.
 
-    They name `duckdb.DuckDBPyConnection`, and with GX imported too Python frees them only after
-    DuckDB's bindings at shutdown, so nanobind prints dozens of "leaked instance" lines. Nothing
-    reads annotations at run time."""
-    for module in [module for name, module in sys.modules.items() if name.split(".")[0] == "duckdb_engine"]:
+    Python's shutdown clears the globals of modules still alive after its last garbage collection,
+    and the cycles that this frees are never collected. With GX and dlt loaded, duckdb_engine's
+    modules are among them, and their classes and functions (their annotations name
+    `duckdb.DuckDBPyConnection`) keep DuckDB's types alive: nanobind then prints dozens of "leaked
+    instance" lines at exit. Released here, before that collection, they go with it."""
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] != "duckdb_engine":
+            continue
         for owner in vars(module).values():
-            if getattr(owner, "__module__", None) != module.__name__:
-                continue  # imported from another library: not ours to touch
-            members = vars(owner).values() if inspect.isclass(owner) else ()
-            for holder in (owner, *members):
-                if inspect.isclass(holder) or inspect.isfunction(holder):
-                    holder.__annotations__.clear()
+            if getattr(owner, "__module__", None) == name and isinstance(owner, type | FunctionType):
+                members = vars(owner).values() if isinstance(owner, type) else ()
+                for holder in (owner, *members):
+                    if isinstance(holder, type | FunctionType):
+                        holder.__annotations__.clear()
+        vars(module).clear()
 
 
 class DuckDBExecutionEngine(SqlAlchemyExecutionEngine):

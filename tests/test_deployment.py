@@ -23,11 +23,12 @@ def prefect_env(tmp_path: Path):
 
 
 def prefect(env: dict, *args: str, timeout: int = 300) -> str:
+    """What the command printed, stdout then stderr."""
     result = subprocess.run(
         [PREFECT, *args], env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return result.stdout
+    return result.stdout + result.stderr
 
 
 def test_backfill_deployment_runs_through_a_process_worker(prefect_env: dict, settings: Settings) -> None:
@@ -52,7 +53,9 @@ def test_backfill_deployment_runs_through_a_process_worker(prefect_env: dict, se
         env, "deployment", "run", "podcast_pipeline/backfill", "--params", json.dumps(parameters)
     )
     assert "backfill" in started
-    prefect(env, "worker", "start", "--pool", "podcast-process", "--run-once", timeout=600)
+    worker = prefect(env, "worker", "start", "--pool", "podcast-process", "--run-once", timeout=600)
+    assert "Finished in state Completed()" in worker  # the flow run's own log, through the worker
+    assert "nanobind" not in worker  # no leak report when the flow run's process exits
     runs = prefect(env, "flow-run", "ls")
     assert "COMPLETED" in runs
     summary = json.loads((settings.exports_dir / "run_summary.json").read_text())
