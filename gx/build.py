@@ -71,12 +71,10 @@ def build(gx_dir: Path = GX_DIR) -> FileDataContext:
     probe = duckdb.connect()
     for name in SUITES:
         probe.execute(f"CREATE TABLE {name} (stand_in INTEGER)")
-    if DATASOURCE in context.data_sources.all():
-        source = context.data_sources.get(DATASOURCE)
-        source.bind(probe)
-    else:
-        source = DuckDBDatasource(name=DATASOURCE, connection_string="duckdb:///:memory:")
-        source.bind(probe)
+    existing = context.data_sources.all().get(DATASOURCE)
+    source = existing or DuckDBDatasource(name=DATASOURCE, connection_string="duckdb:///:memory:")
+    source.bind(probe)
+    if existing is None:
         source = context.data_sources.add_duckdb(source)
     for name, expectations in SUITES.items():
         asset = (

@@ -1,9 +1,10 @@
 """Compile a suite's expectations into DuckDB predicates that find the rows each one rejects.
 
-GX returns row-level failures only in its COMPLETE result format, which costs 10-15x the
-validation itself on a million rows. So GX validates with SUMMARY results (verdict, counts, a
-sample of failures for the data docs) and the split evaluates the same expectations, compiled
-here, in DuckDB. The split checks that its per-rule counts equal GX's before it writes anything.
+GX returns row-level failures only in its COMPLETE result format, which took 1.7 s for the
+events suite on a million rows in DuckDB against 0.9-1.1 s for SUMMARY results, and hands them
+over as Python lists. So GX validates with SUMMARY results (verdict, counts, a sample of failures
+for the data docs) while the split evaluates the same expectations, compiled here, row by row in
+DuckDB; the split commits only if its per-rule counts equal GX's.
 
 Only the expectation types the contract uses are supported; any other raises, so a new rule
 cannot silently escape the split.
@@ -60,19 +61,6 @@ def _condition(condition: Condition | None) -> tuple[str, list]:
         values = list(condition.parameter)
         return f"{_quote(condition.column.name)} IN ({', '.join('?' * len(values))})", values
     raise NotImplementedError(f"row condition not supported by the split: {condition!r}")
-
-
-def referenced_columns(expectation: Any) -> list[str]:
-    """The columns an expectation reads: its own and those of its row condition."""
-    columns = [expectation.column]
-    pending = [expectation.row_condition] if expectation.row_condition is not None else []
-    while pending:
-        condition = pending.pop()
-        if isinstance(condition, AndCondition):
-            pending.extend(condition.conditions)
-        else:
-            columns.append(condition.column.name)
-    return columns
 
 
 def compile_expectation(expectation: Any, parameters: dict[str, Any]) -> CompiledRule:
