@@ -20,7 +20,7 @@ class TableContract:
     suite: str
     key_columns: tuple[str, ...]
     prepared_sql: str  # SELECT over bronze.<table> AS b; callers append a WHERE clause
-    silver_columns: str  # the silver row, selected from the batch table (prepared rows + failed_rules)
+    silver_columns: str  # the silver row, selected from the batch table of prepared rows
     raw_columns: tuple[str, ...]  # kept in quarantine, as received
     stops_run: bool  # a failing row makes the run untrustworthy (reference data)
 

@@ -201,7 +201,9 @@ class ContractRunner:
             try:
                 split.execute("SET TimeZone = 'UTC'")
                 with self.report.timed("stage"):
-                    _stage(split, contract.suite, f"{contract.prepared_sql} WHERE {chunk}", chunk_params)
+                    staged = _stage(
+                        split, contract.suite, f"{contract.prepared_sql} WHERE {chunk}", chunk_params
+                    )
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     splitting = pool.submit(
                         _split, split, contract, rules, chunk, chunk_params, _run_label(run_id)
@@ -210,7 +212,8 @@ class ContractRunner:
                         result = self._run_checkpoint(contract.suite, run_id)
                     finally:
                         with self.report.timed("split_wait"):
-                            counted, valid, quarantined = splitting.result()
+                            counted, quarantined = splitting.result()
+                valid = staged - quarantined
                 expected = _unexpected_counts(result)
                 mismatched = {r.rule for r in rules if counted.get(r.rule, 0) != expected.get(r.rule, 0)}
                 if mismatched:
@@ -344,7 +347,7 @@ def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: 
     """Judge the batch with the compiled rules and replace the chunk's rows in silver and
     quarantine, in a transaction left open for the caller to commit.
 
-    Returns the rows failing each rule, the valid rows and the quarantined rows."""
+    Returns the rows failing each rule and the rows quarantined."""
     silver, quarantine, batch = (
         f"silver.{contract.table}",
         f"quarantine.{contract.table}",
@@ -386,13 +389,11 @@ def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: 
             "SELECT r, count(*) FROM (SELECT unnest(failed_rules) r FROM failed) GROUP BY r"
         )
         counted = Counter(dict(failures.fetchall()))
-        rows, quarantined = con.execute(
-            f"SELECT (SELECT count(*) FROM {batch}), (SELECT count(*) FROM failed)"
-        ).fetchone()
+        quarantined = con.execute("SELECT count(*) FROM failed").fetchone()[0]
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return counted, rows - quarantined, quarantined
+    return counted, quarantined
 
 
 def plan_chunks(load_id: str, files: list[tuple], max_rows: int) -> list[tuple[str, list]]:
