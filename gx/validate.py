@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from pipelines.settings import parse_memory_limit
 # 1.1 GB of RSS, 4M rows 18.4 s and 1.35 GB, 5M rows 19.7 s and 1.35 GB.
 CHUNK_ROWS = 4_000_000
 DOCS_INDEX = Path("uncommitted") / "data_docs" / "local_site" / "index.html"
+STAGED = "__staged_"  # the batch tables chunks are staged into, numbered in run order
 
 
 class ContractViolation(RuntimeError):
@@ -49,6 +51,25 @@ class ContractViolation(RuntimeError):
 
 class ContractEngineMismatch(RuntimeError):
     """The SQL split and GX disagree on a rule's failures: a bug, never silently ignored."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Rows of one load that one checkpoint run validates: a predicate on bronze and its parameters."""
+
+    contract: TableContract
+    load_id: str
+    load_rows: int
+    predicate: str
+    params: list
+    number: int
+    of: int
+    rows: int  # about: a file cut into line ranges is cut evenly
+
+    @property
+    def run_name(self) -> str:
+        part = f"-part-{self.number}-of-{self.of}" if self.of > 1 else ""
+        return f"{self.contract.table}-load-{self.load_id}{part}"
 
 
 @dataclass
@@ -133,14 +154,13 @@ class ContractRunner:
             self._build_data_docs()  # also when reference data fails: that is what to review
 
     def _run(self, replay: bool) -> ContractReport:
-        validated_events = False
+        chunks: list[Chunk] = []
         for contract in CONTRACTS:
-            if not self._has_table(f"bronze.{contract.table}"):
-                continue
-            loads = self._loads_to_validate(contract, replay)
-            for load_id in loads:
-                self._validate_load(contract, load_id)
-            validated_events |= contract.table == "events" and bool(loads)
+            if self._has_table(f"bronze.{contract.table}"):
+                for load_id in self._loads_to_validate(contract, replay):
+                    chunks += self._chunks(contract, load_id)
+        self._validate_chunks(chunks)
+        validated_events = any(chunk.contract.table == "events" for chunk in chunks)
         reference_changed = any(self.report.tables.get(t, TableOutcome()).rows for t in ("users", "episodes"))
         if self._has_table("silver.events") and (validated_events or reference_changed):
             self._check_reference_coverage()
@@ -176,84 +196,112 @@ class ContractRunner:
         ).fetchall()
         return [row[0] for row in completed if row[0] not in validated]
 
-    # ------------------------------------------------------------------ one load
-    def _validate_load(self, contract: TableContract, load_id: str) -> None:
+    # ------------------------------------------------------------------ chunks
+    def _chunks(self, contract: TableContract, load_id: str) -> list[Chunk]:
         files = self.con.execute(
             f"SELECT _source_file, count(*), min(_line_number), max(_line_number) "
             f"FROM bronze.{contract.table} WHERE _dlt_load_id = ? GROUP BY 1 ORDER BY 1",
             [load_id],
         ).fetchall()
         rows = sum(count for _file, count, _first, _last in files)
-        chunks = plan_chunks(load_id, files, CHUNK_ROWS)
+        planned = plan_chunks(load_id, files, CHUNK_ROWS)
+        return [
+            Chunk(contract, load_id, rows, predicate, params, number, len(planned), rows // len(planned))
+            for number, (predicate, params) in enumerate(planned, 1)
+        ]
+
+    def _validate_chunks(self, chunks: list[Chunk]) -> None:
+        """Validate and split the chunks in turn, staging the next ones while GX validates.
+
+        Staging is DuckDB work and GX mostly Python, so on two cores they overlap: at 1M events,
+        the events batch is staged while the users and episodes checkpoints run. At most about
+        CHUNK_ROWS rows are staged ahead, beside the batch being validated."""
+        with ThreadPoolExecutor(1) as staging_pool, ThreadPoolExecutor(1) as split_pool:
+            staged: list[Future] = []
+            try:
+                for index, chunk in enumerate(chunks):
+                    stage_ahead(chunks, index, staged, partial(staging_pool.submit, self._stage_chunk))
+                    with self.report.timed("stage"):
+                        rows = staged[index].result()
+                    suite = chunk.contract.suite
+                    self.con.execute(
+                        f"DROP TABLE IF EXISTS {_batch(suite)}; "
+                        f"ALTER TABLE {_batch(suite, f'{STAGED}{index}')} RENAME TO {suite}"
+                    )
+                    self._validate_chunk(chunk, rows, split_pool)
+            finally:
+                for future in staged:
+                    future.cancel()  # on failure, what is not staged yet is not needed
+
+    def _stage_chunk(self, chunk: Chunk, index: int) -> int:
+        """The chunk's prepared rows into a staged batch table of its suite, on a cursor of its own."""
+        with self.con.cursor() as cursor:
+            cursor.execute("SET TimeZone = 'UTC'")
+            return _stage(
+                cursor,
+                _batch(chunk.contract.suite, f"{STAGED}{index}"),
+                f"{chunk.contract.prepared_sql} WHERE {chunk.predicate}",
+                chunk.params,
+            )
+
+    def _validate_chunk(self, chunk: Chunk, staged: int, pool: ThreadPoolExecutor) -> None:
+        """GX validates the chunk's batch table while a thread judges the same rows with the
+        compiled rules and writes the split (DuckDB releases the GIL), in a transaction that
+        commits only if both agree."""
+        contract = chunk.contract
         suite = self.context.suites.get(contract.suite)
         rules = [compile_expectation(e, self.parameters) for e in suite.expectations]
-        outcome = self.report.tables.setdefault(contract.table, TableOutcome())
-        for number, (chunk, chunk_params) in enumerate(chunks, 1):
-            run_id = RunIdentifier(
-                run_name=f"{contract.table}-load-{load_id}"
-                + (f"-part-{number}-of-{len(chunks)}" if len(chunks) > 1 else ""),
-                run_time=datetime.now(UTC),
+        run_id = RunIdentifier(run_name=chunk.run_name, run_time=datetime.now(UTC))
+        split = self.con.cursor()
+        try:
+            split.execute("SET TimeZone = 'UTC'")
+            splitting = pool.submit(
+                _split, split, contract, rules, chunk.predicate, chunk.params, _run_label(run_id)
             )
-            # The chunk's prepared rows go to its batch table once. GX validates that table while
-            # a thread judges the same rows with the compiled rules and writes the split (DuckDB
-            # releases the GIL), in a transaction that commits only if both agree.
-            split = self.con.cursor()
             try:
-                split.execute("SET TimeZone = 'UTC'")
-                with self.report.timed("stage"):
-                    staged = _stage(
-                        split, contract.suite, f"{contract.prepared_sql} WHERE {chunk}", chunk_params
-                    )
-                with ThreadPoolExecutor(max_workers=1) as pool:
-                    splitting = pool.submit(
-                        _split, split, contract, rules, chunk, chunk_params, _run_label(run_id)
-                    )
-                    try:
-                        result = self._run_checkpoint(contract.suite, run_id)
-                    finally:
-                        with self.report.timed("split_wait"):
-                            counted, quarantined = splitting.result()
-                valid = staged - quarantined
-                expected = _unexpected_counts(result)
-                mismatched = {r.rule for r in rules if counted.get(r.rule, 0) != expected.get(r.rule, 0)}
-                if mismatched:
-                    raise ContractEngineMismatch(
-                        f"{contract.table}: split and GX disagree on {sorted(mismatched)}: "
-                        f"split {dict(counted)} vs GX {expected}"
-                    )
-                with self.report.timed("commit"):
-                    split.execute("COMMIT")
+                result = self._run_checkpoint(contract.suite, run_id)
             finally:
-                split.close()  # without the COMMIT above, closing rolls the split back
-            outcome.rows += valid + quarantined
-            outcome.valid += valid
-            outcome.quarantined += quarantined
-            outcome.reasons.update(counted)
+                with self.report.timed("split_wait"):
+                    counted, quarantined = splitting.result()
+            expected = _unexpected_counts(result)
+            mismatched = {r.rule for r in rules if counted.get(r.rule, 0) != expected.get(r.rule, 0)}
+            if mismatched:
+                raise ContractEngineMismatch(
+                    f"{contract.table}: split and GX disagree on {sorted(mismatched)}: "
+                    f"split {dict(counted)} vs GX {expected}"
+                )
+            with self.report.timed("commit"):
+                split.execute("COMMIT")
+        finally:
+            split.close()  # without the COMMIT above, closing rolls the split back
+        outcome = self.report.tables.setdefault(contract.table, TableOutcome())
+        outcome.rows += staged
+        outcome.valid += staged - quarantined
+        outcome.quarantined += quarantined
+        outcome.reasons.update(counted)
+        if chunk.number == chunk.of:
+            self._record_validated_load(chunk, suite, _run_label(run_id))
+
+    def _record_validated_load(self, chunk: Chunk, suite, run_label: str) -> None:
+        table = chunk.contract.table
         self.con.execute(
             "INSERT OR REPLACE INTO contract.validated_loads "
             "SELECT ?, ?, ?, ?, now(), ?, "
-            f"(SELECT count(*) FROM silver.{contract.table} WHERE _dlt_load_id = ?), "
-            f"(SELECT count(*) FROM quarantine.{contract.table} WHERE _dlt_load_id = ?)",
-            [
-                contract.table,
-                load_id,
-                suite_fingerprint(suite),
-                _run_label(run_id),
-                rows,
-                load_id,
-                load_id,
-            ],
+            f"(SELECT count(*) FROM silver.{table} WHERE _dlt_load_id = ?), "
+            f"(SELECT count(*) FROM quarantine.{table} WHERE _dlt_load_id = ?)",
+            [table, chunk.load_id, suite_fingerprint(suite), run_label, chunk.load_rows]
+            + [chunk.load_id] * 2,
         )
 
     # ------------------------------------------------------------------ warnings
     def _check_reference_coverage(self) -> None:
-        _stage(self.con, "reference_coverage", REFERENCE_COVERAGE_SQL)
+        _stage(self.con, _batch("reference_coverage"), REFERENCE_COVERAGE_SQL)
         self._warn_on(self._run_checkpoint("reference_coverage", RunIdentifier("reference-coverage")))
 
     def _check_load_quality(self) -> None:
         rows = _stage(
             self.con,
-            "load_quality",
+            _batch("load_quality"),
             "SELECT load_id, rows, quarantined, quarantined / greatest(rows, 1) AS quarantined_share "
             "FROM contract.validated_loads WHERE table_name = 'events' AND checkpoint_run_id IN "
             "(SELECT unnest(?::VARCHAR[]))",
@@ -333,14 +381,15 @@ class ContractRunner:
         )
 
 
-def _batch(suite: str) -> str:
-    """The batch table of a suite: the rows under validation, which the suite's GX asset reads."""
-    return f"{BATCH_DATABASE}.{suite}"
+def _batch(suite: str, suffix: str = "") -> str:
+    """The batch table of a suite: the rows under validation, which the suite's GX asset reads.
+    With STAGED and a number, a table a later batch is staged into before it takes that place."""
+    return f"{BATCH_DATABASE}.{suite}{suffix}"
 
 
-def _stage(con, suite: str, select_sql: str, params: list | tuple = ()) -> int:
-    """Replace the suite's batch table with the rows of `select_sql`; how many there are."""
-    return con.execute(f"CREATE OR REPLACE TABLE {_batch(suite)} AS {select_sql}", params).fetchone()[0]
+def _stage(con, table: str, select_sql: str, params: list | tuple = ()) -> int:
+    """Replace `table` with the rows of `select_sql`; how many there are."""
+    return con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}", params).fetchone()[0]
 
 
 def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: list, run_id: str):
@@ -394,6 +443,22 @@ def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: 
         con.execute("ROLLBACK")
         raise
     return counted, quarantined
+
+
+def stage_ahead(
+    chunks: list[Chunk], index: int, staged: list[Future], submit: Callable[[Chunk, int], Future]
+) -> None:
+    """Queue the staging of chunk `index` if it is not queued yet (`staged` holds the queued
+    ones, in order), then of the chunks after it for as long as those hold at most CHUNK_ROWS
+    rows together."""
+    ahead = sum(chunk.rows for chunk in chunks[index + 1 : len(staged)])
+    while len(staged) < len(chunks):
+        following = len(staged)
+        if following > index:
+            ahead += chunks[following].rows
+            if ahead > CHUNK_ROWS:
+                return
+        staged.append(submit(chunks[following], following))
 
 
 def plan_chunks(load_id: str, files: list[tuple], max_rows: int) -> list[tuple[str, list]]:

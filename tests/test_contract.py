@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from gx.build import open_context, suite_fingerprint
+from gx.frames import EVENTS
 from gx.suites import SUITES
-from gx.validate import ContractViolation, plan_chunks, validate
+from gx.validate import Chunk, ContractViolation, plan_chunks, stage_ahead, validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest
 from pipelines.settings import Settings
@@ -215,6 +216,22 @@ def test_chunk_plan_packs_small_files_and_cuts_large_ones_into_line_ranges() -> 
         ("_dlt_load_id = ? AND _source_file IN (?)", ["L", "d"]),
     ]
     assert plan_chunks("L", files, max_rows=15) == [("_dlt_load_id = ?", ["L"])]
+
+
+def test_chunks_are_staged_ahead_up_to_chunk_rows_beside_the_one_validated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gx.validate.CHUNK_ROWS", 40)
+    chunks = [Chunk(EVENTS, "L", 0, "", [], 1, 1, rows) for rows in (10, 10, 30, 30, 30, 50)]
+    staged: list = []
+    ahead = []
+    for index in range(len(chunks)):
+        stage_ahead(chunks, index, staged, lambda _chunk, at: at)
+        ahead.append(staged[index + 1 :])
+    assert staged == list(range(6))
+    # While chunk 0 is validated, 1 and 2 (40 rows) wait staged; 3 would make 70. Chunk 5 (50
+    # rows) is more than CHUNK_ROWS alone: it is staged only once it is the one validated.
+    assert ahead == [[1, 2], [2], [3], [4], [], []]
 
 
 def test_a_load_validated_in_chunks_splits_like_in_one(
