@@ -45,9 +45,12 @@ print(json.dumps({"seconds": time.perf_counter() - start, "rows": report.rows_of
 
 def bare_read_json(data_dir: Path) -> tuple[float, float]:
     """Seconds DuckDB alone takes to read every event file into a table in a database file:
-    the CREATE TABLE alone, and with closing the file (its checkpoint), as the pipeline does."""
+    the CREATE TABLE alone, and with closing the file, as the pipeline does.
+
+    Without insertion order: preserving it, the close checkpoints the table again (1M events:
+    CREATE 0.65 s, close 0.47 s more); without it, the close adds 0.02 s."""
     with tempfile.TemporaryDirectory() as scratch:
-        con = duckdb.connect(f"{scratch}/bare.duckdb")
+        con = duckdb.connect(f"{scratch}/bare.duckdb", config={"preserve_insertion_order": False})
         start = time.perf_counter()
         con.execute(
             "CREATE TABLE events AS SELECT * FROM read_json(?, format='newline_delimited', "
