@@ -144,6 +144,7 @@ class ContractRunner:
         self.parameters = {"reference_time": _utc_iso(reference_time)}
         self.report = ContractReport()
         self.results: list = []  # checkpoint results of this run, for the data docs
+        self.compiled: dict[str, tuple] = {}  # suite name -> (suite, compiled rules)
 
     def close(self) -> None:
         self.context.data_sources.get(DATASOURCE).unbind()
@@ -255,8 +256,7 @@ class ContractRunner:
         compiled rules and writes the split (DuckDB releases the GIL), in a transaction that
         commits only if both agree."""
         contract = chunk.contract
-        suite = self.context.suites.get(contract.suite)
-        rules = [compile_expectation(e, self.parameters) for e in suite.expectations]
+        suite, rules = self._suite_rules(contract.suite)
         run_id = RunIdentifier(run_name=chunk.run_name, run_time=datetime.now(UTC))
         split = self.con.cursor()
         try:
@@ -287,6 +287,13 @@ class ContractRunner:
         outcome.reasons.update(counted)
         if chunk.number == chunk.of:
             self._record_validated_load(chunk, suite, _run_label(run_id))
+
+    def _suite_rules(self, name: str) -> tuple:
+        """The suite and its expectations compiled for the split, once per run."""
+        if name not in self.compiled:
+            suite = self.context.suites.get(name)
+            self.compiled[name] = suite, [compile_expectation(e, self.parameters) for e in suite.expectations]
+        return self.compiled[name]
 
     def _record_validated_load(self, chunk: Chunk, suite, run_label: str) -> None:
         table = chunk.contract.table
