@@ -98,12 +98,19 @@ class ContractReport:
     staging_seconds: Counter = field(default_factory=Counter)
 
     @contextmanager
-    def timed(self, step: str) -> Iterator[None]:
+    def timed(
+        self, step: str | None, suite: str | None = None, by_suite: Counter | None = None
+    ) -> Iterator[None]:
+        """Add the block's seconds to `step` (if any) and, given both, to `by_suite[suite]`."""
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.step_seconds[step] += time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            if step:
+                self.step_seconds[step] += elapsed
+            if by_suite is not None:
+                by_suite[suite] += elapsed
 
     @property
     def quarantine_reasons(self) -> dict[str, int]:
@@ -239,17 +246,15 @@ class ContractRunner:
 
     def _stage_chunk(self, chunk: Chunk, index: int) -> int:
         """The chunk's prepared rows into a staged batch table of its suite, on a cursor of its own."""
-        start = time.perf_counter()
-        with self.con.cursor() as cursor:
+        suite = chunk.contract.suite
+        with self.report.timed(None, suite, self.report.staging_seconds), self.con.cursor() as cursor:
             cursor.execute("SET TimeZone = 'UTC'")
-            rows = _stage(
+            return _stage(
                 cursor,
-                _batch(chunk.contract.suite, f"{STAGED}{index}"),
+                _batch(suite, f"{STAGED}{index}"),
                 f"{chunk.contract.prepared_sql} WHERE {chunk.predicate}",
                 chunk.params,
             )
-        self.report.staging_seconds[chunk.contract.suite] += time.perf_counter() - start
-        return rows
 
     def _validate_chunk(self, chunk: Chunk, staged: int, pool: ThreadPoolExecutor) -> None:
         """GX validates the chunk's batch table while a thread judges the same rows with the
@@ -325,15 +330,10 @@ class ContractRunner:
 
     def _run_checkpoint(self, suite: str, run_id: RunIdentifier):
         """Validate the batch table `suite` with the suite's checkpoint."""
-        start = time.perf_counter()
-        try:
+        with self.report.timed("gx_validate", suite, self.report.checkpoint_seconds):
             result = self.context.checkpoints.get(checkpoint_name(suite)).run(
                 expectation_parameters=self.parameters, run_id=run_id
             )
-        finally:
-            elapsed = time.perf_counter() - start
-            self.report.step_seconds["gx_validate"] += elapsed
-            self.report.checkpoint_seconds[suite] += elapsed
         self.report.run_ids.append(_run_label(result.run_id))
         self.results.append(result)
         return result

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -33,8 +34,14 @@ from pipelines.settings import GX_DIR, Settings
 from tests.bench.results import record
 
 
+@cache
+def _context():
+    """The GX context, opened once for every suite's rules."""
+    return open_context(GX_DIR)
+
+
 def _rules(suite: str, now: datetime) -> list:
-    expectations = open_context(GX_DIR).suites.get(suite).expectations
+    expectations = _context().suites.get(suite).expectations
     return [compile_expectation(e, {"reference_time": now.replace(tzinfo=None)}) for e in expectations]
 
 
