@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,16 +68,18 @@ class FileLedger:
     def __init__(self, state: dict) -> None:
         self.files: dict[str, dict] = state.setdefault("files", {})
 
-    def new_version(self, file: SourceFile) -> str | None:
-        """The SHA-256 of `file` if this version is not loaded yet, else None.
+    def new_version(self, file: SourceFile, hashing: Executor) -> Future[str] | None:
+        """The SHA-256 of `file`, computed on `hashing`, if this version is not loaded yet, else None.
 
-        Raises OSError when the file cannot be read (permissions, dangling link).
+        A new file is hashed while the caller reads it; only a known file whose size or mtime
+        changed is hashed before the answer. Raises OSError (there, or from the future's result)
+        when the file cannot be read (permissions, dangling link).
         """
         known = self.files.get(file.name)
         if known and known["size"] == file.size and known["mtime_ns"] == file.mtime_ns:
             return None
-        digest = sha256_of(file.path)
-        if known and known["sha256"] == digest:
+        digest = hashing.submit(sha256_of, file.path)
+        if known and digest.result() == known["sha256"]:
             # Touched, not changed. The state is left as it is, so that a run with nothing new
             # writes nothing at all; such a file is hashed again on each run.
             return None

@@ -13,9 +13,10 @@ from __future__ import annotations
 import codecs
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import duckdb
 import numpy as np
@@ -33,25 +34,22 @@ SCAN_BATCH_ROWS = 64 * 1024  # Arrow batches DuckDB scans in parallel
 UTF8_WINDOW_BYTES = 256 * 1024
 _NAMING = NamingConvention()
 
-# Drop blank lines, classify what is not a JSON object (terminators are already blanked) and list
-# the keys of each object beyond the known fields. A valid JSON text whose first non-blank
-# character is `{` is an object.
-_CLASSIFY_SQL = """
-    SELECT line_number, text, parse_error,
-        CASE WHEN parse_error IS NULL
-            THEN list_filter(json_keys(text), lambda key: NOT list_contains($known, key))
-        END AS extra_keys
-    FROM (
-        SELECT line_number, text,
-            CASE
-                WHEN NOT json_valid(text) THEN 'invalid JSON'
-                WHEN NOT regexp_matches(text, '^[ \\t\\r\\n]*[{]') THEN 'JSON value is not an object'
-            END AS parse_error
-        FROM block
-        WHERE text IS NOT NULL AND regexp_matches(text, '\\S')
-    )
+# The keys of the block's JSON objects (a valid JSON text whose first non-blank character is `{`
+# is an object): the ones beyond the columns known so far become new columns.
+_OBJECT = "regexp_matches(text, '^[ \\t\\r\\n]*[{]')"
+_KEYS_SQL = f"SELECT DISTINCT unnest(json_keys(text)) FROM block WHERE json_valid(text) AND {_OBJECT}"
+# The block's non-blank lines (terminators are already blanked), each with its parse error, if any.
+_LINES_SQL = f"""
+    SELECT line_number, text,
+        CASE
+            WHEN NOT json_valid(text) THEN 'invalid JSON'
+            WHEN NOT {_OBJECT} THEN 'JSON value is not an object'
+        END AS parse_error
+    FROM block
+    WHERE text IS NOT NULL AND regexp_matches(text, '\\S')
 """
 _UNDECODABLE_ERROR = "invalid UTF-8"
+T = TypeVar("T")
 
 
 @dataclass
@@ -206,18 +204,14 @@ class EventFileReader:
     """Turns event files into Parquet parts ready for dlt to import, with per-file statistics.
 
     Every part has the bronze table's columns in the table's order (then any new ones), with
-    fixed types and nullability, so dlt imports it as it is instead of rewriting it.
+    fixed types and nullability, so dlt imports it as it is instead of rewriting it. Three
+    things overlap: a thread reads the next block while DuckDB parses this one, and another
+    writes the previous block's part.
     """
 
     def __init__(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        scratch_dir: Path,
-        load_id: str,
-        table_columns: list[str],
-        block_bytes: int | None = None,
+        self, scratch_dir: Path, load_id: str, table_columns: list[str], block_bytes: int | None = None
     ) -> None:
-        self.con = con
         self.scratch_dir = scratch_dir
         self.load_id = load_id
         self.block_bytes = block_bytes or BLOCK_BYTES
@@ -227,24 +221,83 @@ class EventFileReader:
         # Part columns: the table's as loaded so far, then new ones as they are first seen.
         self.output: list[str] = list(table_columns)
         self._add_output([*KNOWN_FIELDS])
+        self._con = duckdb.connect(config={"preserve_insertion_order": False})  # rows carry line numbers
+        self._threads = ThreadPoolExecutor(2, thread_name_prefix="event-reader")
+
+    def __enter__(self) -> EventFileReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._threads.shutdown(cancel_futures=True)
+        self._con.close()
 
     def read(self, path: Path, source_file: str, stats: FileReadStats) -> Iterator[ParquetPart]:
-        try:
-            for block in iter_line_blocks(path, self.block_bytes):
-                lines = len(block)
-                self._classify(block)
-                del block  # DuckDB holds a copy now: free the buffer before extracting
-                part = self._write_part(lines, source_file, stats)
-                if part.rows:
-                    yield part
-        except (OSError, EOFError, zlib.error) as error:  # truncated gzip, vanished file, I/O
-            stats.read_error = f"{type(error).__name__}: {error}"
+        """The file's parts, each yielded once written; a read error ends the file after every
+        complete line before it, and is kept in `stats.read_error`."""
+        blocks = _read_ahead(iter_line_blocks(path, self.block_bytes), self._threads)
+        writing: Future[ParquetPart] | None = None
+        while True:
+            try:
+                block = next(blocks, None)
+            except (OSError, EOFError, zlib.error) as error:  # truncated gzip, vanished file, I/O
+                stats.read_error, block = f"{type(error).__name__}: {error}", None
+            rows = self._parse(block, source_file, stats) if block is not None else None
+            del block  # DuckDB's result owns its data: free the block's buffer
+            if writing is not None:
+                yield writing.result()
+                writing = None
+            if rows is None:
+                return
+            if rows.num_rows:
+                self.parts_written += 1
+                path = self.scratch_dir / f"events-{self.parts_written:06d}.parquet"
+                writing = self._threads.submit(_write_part, rows, path, part_schema(self.output))
 
-    def _write_part(self, lines: int, source_file: str, stats: FileReadStats) -> ParquetPart:
-        """Extract the classified block's fields into the next Parquet part."""
-        present = self._present_keys(stats)
-        self._add_output([self.columns[key] for key in present] + [*META_COLUMNS, LOAD_ID_COLUMN])
-        pointers = ["/" + key.replace("~", "~0").replace("/", "~1") for key in present]
+    def _parse(self, block: LineBlock, source_file: str, stats: FileReadStats) -> pa.Table:
+        """The block's non-blank lines as a table of the part's columns; counts them in `stats`."""
+        numbers = pa.array(np.arange(block.first_line, block.first_line + len(block), dtype=np.int64))
+        lines = pa.table({"line_number": numbers, "text": block.text})
+        self._con.register("block", pa.Table.from_batches(lines.to_batches(SCAN_BATCH_ROWS)))
+        lines_sql = _LINES_SQL
+        if block.undecodable:
+            self._con.register("undecodable", _undecodable_table(block))
+            lines_sql += "UNION ALL SELECT line_number, text, $undecodable FROM undecodable"
+        try:
+            present = self._present_keys(stats)
+            self._add_output([self.columns[key] for key in present] + [*META_COLUMNS, LOAD_ID_COLUMN])
+            rows = self._con.sql(
+                f"""
+                SELECT {self._projections(present)} FROM (
+                    SELECT *, CASE WHEN parse_error IS NULL THEN json_extract_string(text, $pointers) END AS j
+                    FROM ({lines_sql})
+                )
+                """,
+                params={
+                    "pointers": ["/" + key.replace("~", "~0").replace("/", "~1") for key in present],
+                    "source_file": source_file,
+                    "load_id": self.load_id,
+                    **({"undecodable": _UNDECODABLE_ERROR} if block.undecodable else {}),
+                },
+            ).to_arrow_table()
+        finally:
+            self._con.unregister("block")
+            if block.undecodable:
+                self._con.unregister("undecodable")
+        stats.lines_read += len(block)
+        stats.rows += rows.num_rows
+        stats.empty_lines += len(block) - rows.num_rows
+        stats.parse_errors += rows.num_rows - rows.column("_parse_error").null_count
+        return rows
+
+    def _present_keys(self, stats: FileReadStats) -> list[str]:
+        """The known fields and every other key of the block's objects, registering new ones as columns."""
+        seen = {key for (key,) in self._con.execute(_KEYS_SQL).fetchall()}
+        for key in sorted(seen - self.columns.keys()):
+            self.columns[key] = column_name(key, set(self.columns.values()))
+            stats.extra_fields.add(self.columns[key])
+        return [key for key in self.columns if key in seen or key in KNOWN_FIELDS]
+
+    def _projections(self, present: list[str]) -> str:
         extracted = {self.columns[key]: f"j[{i}]" for i, key in enumerate(present, 1)}
         meta = {
             "_source_file": "$source_file::VARCHAR",
@@ -253,74 +306,42 @@ class EventFileReader:
             "_parse_error": "parse_error",
             LOAD_ID_COLUMN: "$load_id::VARCHAR",
         }
-        projections = ", ".join(
+        return ", ".join(
             f"{meta.get(name) or extracted.get(name) or 'NULL::VARCHAR'} AS {_sql_identifier(name)}"
             for name in self.output
         )
-        table = self.con.sql(
-            f"""
-            SELECT {projections} FROM (
-                SELECT *, CASE WHEN parse_error IS NULL THEN json_extract_string(text, $pointers) END AS j
-                FROM classified
-            )
-            """,
-            params={"pointers": pointers, "source_file": source_file, "load_id": self.load_id},
-        ).to_arrow_table()
-        self.parts_written += 1
-        path = self.scratch_dir / f"events-{self.parts_written:06d}.parquet"
-        schema = part_schema(self.output)
-        pq.write_table(
-            table.cast(schema),
-            path,
-            compression="none",
-            use_dictionary=CONSTANT_COLUMNS,
-            row_group_size=PART_ROW_GROUP_ROWS,
-        )
-        errors = table.num_rows - table.column("_parse_error").null_count
-        stats.lines_read += lines
-        stats.rows += table.num_rows
-        stats.empty_lines += lines - table.num_rows
-        stats.parse_errors += errors
-        return ParquetPart(path, table.num_rows, schema)
-
-    def _classify(self, block: LineBlock) -> None:
-        """The block's non-blank lines into the temp table `classified`, with their parse error."""
-        numbers = pa.array(np.arange(block.first_line, block.first_line + len(block), dtype=np.int64))
-        lines = pa.table({"line_number": numbers, "text": block.text})
-        self.con.register("block", pa.Table.from_batches(lines.to_batches(SCAN_BATCH_ROWS)))
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE classified AS {_CLASSIFY_SQL}", {"known": list(KNOWN_FIELDS)}
-        )
-        self.con.unregister("block")
-        if block.undecodable:
-            undecodable = pa.table(
-                {
-                    "line_number": pa.array([block.first_line + i for i in block.undecodable], pa.int64()),
-                    "text": pa.array(list(block.undecodable.values()), pa.large_string()),
-                }
-            )
-            self.con.register("undecodable", undecodable)
-            self.con.execute(
-                "INSERT INTO classified SELECT line_number, text, ?, NULL FROM undecodable",
-                [_UNDECODABLE_ERROR],
-            )
-            self.con.unregister("undecodable")
-
-    def _present_keys(self, stats: FileReadStats) -> list[str]:
-        """The known fields and every other key seen in the block, registering new ones as columns."""
-        extra = sorted(
-            row[0]
-            for row in self.con.execute("SELECT DISTINCT unnest(extra_keys) FROM classified").fetchall()
-        )
-        for key in extra:
-            if key not in self.columns:
-                self.columns[key] = column_name(key, set(self.columns.values()))
-                stats.extra_fields.add(self.columns[key])
-        seen = set(extra)
-        return [key for key in self.columns if key in seen or key in KNOWN_FIELDS]
 
     def _add_output(self, names: list[str]) -> None:
         self.output += [name for name in names if name not in self.output]
+
+
+def _write_part(rows: pa.Table, path: Path, schema: pa.Schema) -> ParquetPart:
+    pq.write_table(
+        rows.cast(schema),
+        path,
+        compression="none",
+        use_dictionary=CONSTANT_COLUMNS,
+        write_statistics=False,
+        row_group_size=PART_ROW_GROUP_ROWS,
+    )
+    return ParquetPart(path, rows.num_rows, schema)
+
+
+def _undecodable_table(block: LineBlock) -> pa.Table:
+    return pa.table(
+        {
+            "line_number": pa.array([block.first_line + i for i in block.undecodable], pa.int64()),
+            "text": pa.array(list(block.undecodable.values()), pa.large_string()),
+        }
+    )
+
+
+def _read_ahead(items: Iterator[T], threads: ThreadPoolExecutor) -> Iterator[T]:
+    """`items`, each fetched on a thread while the caller works on the one before."""
+    ahead = threads.submit(next, items, None)
+    while (item := ahead.result()) is not None:
+        ahead = threads.submit(next, items, None)
+        yield item
 
 
 def part_schema(names: list[str]) -> pa.Schema:

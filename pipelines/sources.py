@@ -3,8 +3,10 @@
 Tables written (dataset `bronze`):
 - `events`: one row per non-empty line of every event file, every field as text, plus
   `_source_file`, `_line_number`, `_raw_line` / `_parse_error` for lines that are not JSON objects.
-- `users`, `episodes`: one row per CSV record of every version of a reference file (history;
-  the latest valid version of a key wins downstream, in dbt staging).
+- `users`, `episodes`: one row per CSV record of every version of a reference file (history,
+  what the contract judges; the latest *valid* version of a key wins downstream, in dbt staging).
+- `users_latest`, `episodes_latest`: merged on `user_id` / `episode_id`, the latest version of
+  each key as received (latest load, then file, then line); rows without a key stay in history.
 - `source_files`: one row per file version read: hash, lines read, empty lines, rows loaded.
 Every row carries `_dlt_load_id`.
 """
@@ -12,10 +14,10 @@ Every row carries `_dlt_load_id`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dlt
-import duckdb
 import pyarrow as pa
 
 from pipelines.files import CSV_SUFFIXES, EVENT_SUFFIXES, FileLedger, SourceFile, discover
@@ -66,23 +68,35 @@ def _load_new_versions(
 ) -> Iterator[pa.Table]:
     """Read each file version under data_dir/subdir that is not loaded yet, then its ledger row.
 
-    A file that cannot be read at all gets a ledger row with its error and stays unrecorded,
-    so the next run tries it again.
+    A file is hashed on a thread while it is read. A file that cannot be hashed at all gets a
+    ledger row with its error instead of its rows and stays unrecorded, so the next run tries it
+    again.
     """
     ledger = FileLedger(dlt.current.source_state())
-    for file in discover(data_dir, subdir, suffixes):
-        stats = FileReadStats()
-        try:
-            digest = ledger.new_version(file)
-        except OSError as error:
-            stats.read_error = f"{type(error).__name__}: {error.strerror or error}"
-            yield _ledger_row(file, subdir, None, stats)
-            continue
-        if digest is None:
-            continue
-        yield from read(file, stats)
-        yield _ledger_row(file, subdir, digest, stats)
-        ledger.record(file, digest)
+    with ThreadPoolExecutor(1, thread_name_prefix="file-hash") as hashing:
+        for file in discover(data_dir, subdir, suffixes):
+            stats = FileReadStats()
+            try:
+                digest = ledger.new_version(file, hashing)
+            except OSError as error:
+                yield _unreadable_row(file, subdir, error)
+                continue
+            if digest is None:
+                continue
+            items = list(read(file, stats))  # parts on disk or a small table: yielded once hashed
+            try:
+                sha256 = digest.result()
+            except OSError as error:
+                yield _unreadable_row(file, subdir, error)
+                continue
+            yield from items
+            yield _ledger_row(file, subdir, sha256, stats)
+            ledger.record(file, sha256)
+
+
+def _unreadable_row(file: SourceFile, kind: str, error: OSError) -> pa.Table:
+    stats = FileReadStats(read_error=f"{type(error).__name__}: {error.strerror or error}")
+    return _ledger_row(file, kind, None, stats)
 
 
 @dlt.resource(name="events", write_disposition="append")
@@ -99,24 +113,46 @@ def events(data_dir: Path, scratch_dir: Path) -> Iterator[object]:
     scratch_dir.mkdir(parents=True, exist_ok=True)
     schema = dlt.current.source_schema()
     table_columns = list(schema.get_table_columns("events")) if "events" in schema.tables else []
-    with duckdb.connect(config={"preserve_insertion_order": False}) as con:  # rows carry line numbers
-        reader = EventFileReader(con, scratch_dir, dlt.current.load_package_state()["load_id"], table_columns)
+    with EventFileReader(scratch_dir, dlt.current.load_package_state()["load_id"], table_columns) as reader:
         yield from _load_new_versions(data_dir, "events", EVENT_SUFFIXES, read_events)
 
 
 def reference(table: str, data_dir: Path) -> dlt.sources.DltResource:
-    """New versions of the reference CSVs under data_dir/<table>, appended as history."""
+    """New versions of the reference CSVs under data_dir/<table>: appended as history, and merged
+    into <table>_latest on the table's key."""
 
     def read_csv(file: SourceFile, stats: FileReadStats) -> Iterator[pa.Table]:
         rows = read_reference_csv(file.path, file.name, stats, REFERENCE_COLUMNS[table])
         if rows is not None and rows.num_rows:
             yield rows
 
-    return dlt.resource(
-        _load_new_versions(data_dir, table, CSV_SUFFIXES, read_csv),
-        name=table,
-        write_disposition="append",
-    )
+    def new_versions() -> Iterator[object]:
+        loaded = []
+        for item in _load_new_versions(data_dir, table, CSV_SUFFIXES, read_csv):
+            if isinstance(item, pa.Table):  # a file's rows, not its ledger row
+                loaded.append(item)
+            yield item
+        key = REFERENCE_COLUMNS[table][0]
+        latest = latest_per_key(loaded, key)
+        if latest.num_rows:
+            hints = dlt.mark.make_hints(
+                table_name=f"{table}_latest", write_disposition="merge", primary_key=key
+            )
+            yield dlt.mark.with_hints(latest, hints, create_table_variant=True)
+
+    return dlt.resource(new_versions(), name=table, write_disposition="append")
+
+
+def latest_per_key(versions: list[pa.Table], key: str) -> pa.Table:
+    """One row per non-blank `key`: the last one read (files in name order, then lines)."""
+    if not versions:
+        return pa.table({})
+    rows = pa.concat_tables(versions, promote_options="permissive")
+    keys = rows.column(key).to_pylist()
+    last = {value: index for index, value in enumerate(keys) if value and value.strip()}
+    latest = rows.take(pa.array(sorted(last.values()), pa.int64()))
+    position = latest.schema.get_field_index(key)
+    return latest.cast(latest.schema.set(position, latest.schema.field(key).with_nullable(False)))
 
 
 @dlt.source(name="podcast", max_table_nesting=0)

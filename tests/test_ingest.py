@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import files
 from pipelines.generate import generate
 from pipelines.ingest import ingest
 from pipelines.settings import Settings, SettingsError
@@ -238,7 +239,9 @@ def test_crlf_and_bom_parse_cleanly(settings: Settings, data_dir: Path) -> None:
     ]
 
 
-def test_reference_update_appends_a_new_version(settings: Settings, data_dir: Path) -> None:
+def test_reference_update_appends_history_and_merges_the_latest_version(
+    settings: Settings, data_dir: Path
+) -> None:
     write_lines(data_dir / "events" / "a.jsonl", [event()])
     first = ingest(settings)
     write_csv(
@@ -254,6 +257,18 @@ def test_reference_update_appends_a_new_version(settings: Settings, data_dir: Pa
         (first.load_ids[0], "user_1", "US", 2),
         (second.load_ids[0], "user_1", "GB", 2),
         (second.load_ids[0], "user_2", "FR", 3),
+    ]
+    # A third version names user_2 twice (the last line wins) and has a row without a key.
+    write_csv(
+        data_dir / "users" / "users.csv",
+        "user_id,signup_date,country\nuser_2,2023-02-01,DE\n,2023-03-01,SE\nuser_2,2023-02-01,IT\n",
+    )
+    third = ingest(settings)
+    assert query(settings, "SELECT count(*) FROM bronze.users") == [(6,)]
+    latest = "SELECT user_id, country, _dlt_load_id FROM bronze.users_latest ORDER BY 1"
+    assert query(settings, latest) == [
+        ("user_1", "GB", second.load_ids[0]),
+        ("user_2", "IT", third.load_ids[0]),
     ]
 
 
@@ -283,6 +298,30 @@ def test_dangling_symlink_is_reported_and_retried(settings: Settings, data_dir: 
     }
     (data_dir / "nowhere.jsonl").write_text(event(user="user_late") + "\n")
     assert ingest(settings).rows_of("events") == 1
+
+
+def test_file_read_but_not_hashed_loads_nothing_and_is_retried(
+    settings: Settings, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new file is hashed while it is read: when only the hashing fails, its rows are held
+    back with it, so the retry loads them once."""
+    write_lines(data_dir / "events" / "a.jsonl", [event(), event(user="user_2")])
+    real_sha256_of = files.sha256_of
+
+    def sha256_fails_once(path: Path) -> str:
+        if path.name == "a.jsonl":
+            raise OSError(5, "Input/output error")
+        return real_sha256_of(path)
+
+    monkeypatch.setattr(files, "sha256_of", sha256_fails_once)
+    report = ingest(settings)
+    (row,) = [f for f in report.files if f["kind"] == "events"]
+    assert (row["status"], row["rows_loaded"]) == ("unreadable", 0)
+    assert row["error"] == "OSError: Input/output error" and report.rows_of("events") == 0
+    monkeypatch.setattr(files, "sha256_of", real_sha256_of)
+    assert ingest(settings).rows_of("events") == 2
+    assert query(settings, "SELECT count(*) FROM bronze.events") == [(2,)]
+    _assert_accounted(settings)
 
 
 def test_new_warehouse_reloads_everything(settings: Settings, data_dir: Path) -> None:
