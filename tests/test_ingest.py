@@ -308,12 +308,12 @@ def test_file_read_but_not_hashed_loads_nothing_and_is_retried(
     write_lines(data_dir / "events" / "a.jsonl", [event(), event(user="user_2")])
     real_sha256_of = files.sha256_of
 
-    def sha256_fails_once(path: Path) -> str:
+    def sha256_fails_for_a_jsonl(path: Path) -> str:
         if path.name == "a.jsonl":
             raise OSError(5, "Input/output error")
         return real_sha256_of(path)
 
-    monkeypatch.setattr(files, "sha256_of", sha256_fails_once)
+    monkeypatch.setattr(files, "sha256_of", sha256_fails_for_a_jsonl)
     report = ingest(settings)
     (row,) = [f for f in report.files if f["kind"] == "events"]
     assert (row["status"], row["rows_loaded"]) == ("unreadable", 0)
