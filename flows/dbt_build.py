@@ -12,7 +12,17 @@ import gc
 import os
 from collections.abc import Callable
 
+import duckdb
+
 from pipelines.settings import DBT_DIR, Settings
+
+# The lineage columns staging models carry: where a failing row came from.
+LINEAGE = ("source_file", "line_number")
+ROWS_NAMED = 5
+
+
+class DataTestFailed(RuntimeError):
+    """A dbt data test failed although the rows passed the contract; the message is one line."""
 
 
 def run_dbt(settings: Settings, args: list[str], callbacks: list[Callable] | None = None):
@@ -31,3 +41,42 @@ def run_dbt(settings: Settings, args: list[str], callbacks: list[Callable] | Non
         DuckDBConnectionManager.close_all_connections()
         reset_adapters()
         gc.collect()  # drop the last Python handles on the file (else nanobind reports leaks at exit)
+
+
+def failure(settings: Settings, args: list[str], result) -> Exception:
+    """Why a dbt build failed, as one line: for failing data tests, each test with its failing
+    rows' files and lines (dbt re-runs just those tests, storing their failing rows in the
+    `dbt_test__audit` schema, where they stay for review)."""
+    failed = [r for r in (result.result or []) if str(r.status) in ("fail", "error")]
+    tests = [r.node.name for r in failed if r.node.resource_type == "test" and str(r.status) == "fail"]
+    if not failed or len(tests) < len(failed):
+        reasons = "; ".join(f"{r.node.name}: {' '.join((r.message or '').split())}" for r in failed)
+        return RuntimeError(f"dbt build failed: {reasons or ' '.join(str(result.exception).split())}")
+    rerun_args = ["test", "--quiet", "--store-failures", "--select", *tests, *_vars(args)]
+    stored = run_dbt(settings, rerun_args).result or []
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        described = [_describe(con, r) for r in stored if str(r.status) == "fail"]
+    return DataTestFailed(
+        "dbt data test failed despite the contract: "
+        + "; ".join(described or tests)
+        + " (failing rows kept in schema dbt_test__audit)"
+    )
+
+
+def _vars(args: list[str]) -> list[str]:
+    return args[args.index("--vars") : args.index("--vars") + 2] if "--vars" in args else []
+
+
+def _describe(con: duckdb.DuckDBPyConnection, result) -> str:
+    """`<test>: N rows (file line L, ...)`, or without lines when the rows carry no lineage."""
+    rows = f"{result.failures:,} row{'s' if result.failures != 1 else ''}"
+    relation = result.node.relation_name
+    columns = [c[0] for c in con.execute(f"SELECT * FROM {relation} LIMIT 0").description] if relation else []
+    if not set(LINEAGE) <= set(columns):
+        return f"{result.node.name}: {rows}"
+    named = con.execute(
+        f"SELECT source_file, line_number FROM {relation} ORDER BY 1, 2 LIMIT {ROWS_NAMED}"
+    ).fetchall()
+    where = ", ".join(f"{file} line {line}" for file, line in named)
+    more = f" and {result.failures - len(named):,} more" if result.failures > len(named) else ""
+    return f"{result.node.name}: {rows} ({where}{more})"

@@ -1,16 +1,19 @@
 """Run the podcast pipeline once, from the command line.
 
     python flows/main.py [--data-dir DIR] [--warehouse FILE] [--exports-dir DIR]
-                         [--as-of YYYY-MM-DD] [--full-refresh] [--replay-quarantine]
+                         [--as-of YYYY-MM-DD] [--full-refresh] [--replay-quarantine] [--verbose]
 
 Works without a Prefect server (Prefect's ephemeral mode) and against one when PREFECT_API_URL
-is set. Exit codes: 0 done, 1 the run failed (the message says why), 2 bad arguments,
-75 another run holds the warehouse.
+is set. Whatever happens, the terminal gets plain lines, never a traceback: the full log is in
+the run log beside the warehouse (`<warehouse>.log`), and in Prefect's run log. Exit codes: 0 done,
+1 the run failed (one line says why), 2 bad arguments, 75 another run holds the warehouse,
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -23,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable as a
 
 from pipelines.settings import Settings, SettingsError, parse_date  # noqa: E402
 
-EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 75
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 75, 130
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,6 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="re-validate quarantined rows (after a contract fix) and keep those that pass",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show Prefect's full log on the terminal, tracebacks included",
+    )
     return parser.parse_args(argv)
 
 
@@ -78,9 +86,27 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    from flows.console import configure, one_line
+
+    configure(settings.run_log, args.verbose)
+    try:
+        return run(settings, args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # the last line of defence: one line here, the trace in the run log
+        logging.getLogger("uncaught").exception("the run failed")
+        print(f"error: {one_line(error)} (full log: {settings.run_log})", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the flow once; print its summary, or one line saying why it failed."""
+    from flows.console import one_line
 
     server = _start_temporary_prefect_server()
-    from flows.pipeline import podcast_pipeline, summary_lines
+    from flows.pipeline import podcast_pipeline
+    from flows.summary import summary_lines
 
     if server:
         server.join()
@@ -94,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return_state=True,
     )
     if not state.is_completed():
-        message = state.message or "the run failed; see the log above"
-        print(f"error: {message}", file=sys.stderr)
+        message = one_line(state.message or "the run failed")
+        print(f"error: {message} (full log: {settings.run_log})", file=sys.stderr)
         return EXIT_BUSY if "another run is using" in message else EXIT_FAILED
     print("\n".join(summary_lines(state.result())))
     return 0

@@ -21,10 +21,11 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-from flows.dbt_build import run_dbt
+from flows.dbt_build import DataTestFailed, failure, run_dbt
 from flows.exports import export_answers, write_charts, write_summary
 from flows.lock import WarehouseBusy, warehouse_lock
 from flows.notify import notify
+from flows.summary import run_summary, summary_lines
 from gx.validate import ContractReport, ContractViolation, validate
 from pipelines.ingest import IngestReport, ingest
 from pipelines.settings import DBT_DIR, Settings, SettingsError, parse_date
@@ -89,8 +90,7 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
     if nodes:
         create_table_artifact(key="dbt-build", table=nodes, description="dbt build: every model and test")
     if not result.success:
-        failures = [f"{n['node']}: {n['message']}" for n in nodes if n["status"] in ("error", "fail")]
-        raise RuntimeError(f"dbt build failed: {'; '.join(failures) or result.exception}")
+        raise failure(settings, args, result)
     return state_fingerprint
 
 
@@ -130,53 +130,28 @@ def export_results(
         answers = export_answers(settings.warehouse, settings.exports_dir)
         summary = run_summary(settings, ingested, contract)
         write_charts(answers, settings.exports_dir, summary["as_of"])
-    summary["stage_seconds"] = seconds
+    summary["seconds"] = seconds
     write_summary(summary, settings.exports_dir)
     publish_artifacts(summary, answers)
     return summary
 
 
-def run_summary(settings: Settings, ingested: IngestReport, contract: ContractReport) -> dict:
-    events = contract.tables.get("events")
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        valid_rows, fact_rows, last_day = con.execute(
-            "SELECT (SELECT count(*) FROM silver.events), (SELECT count(*) FROM marts.fct_listening_events), "
-            "(SELECT max(event_date) FROM marts.fct_listening_events)"
-        ).fetchone()
-    return {
-        "events": {
-            "read": ingested.rows_of("events"),
-            "valid": events.valid if events else 0,
-            "quarantined": events.quarantined if events else 0,
-            "duplicates_removed": valid_rows - fact_rows,
-        },
-        "as_of": (settings.as_of or last_day).isoformat() if (settings.as_of or last_day) else None,
-        "load_ids": list(ingested.load_ids),
-        "quarantine_reasons": contract.quarantine_reasons,
-        "warnings": contract.warnings,
-        "contract_step_seconds": {step: round(seconds, 3) for step, seconds in contract.step_seconds.items()},
-        "files": [
-            {k: f[k] for k in ("source_file", "status", "lines_read", "rows_loaded", "error")}
-            for f in ingested.files
-        ],
-        "exports_dir": str(settings.exports_dir),
-        "data_docs": str(
-            contract.data_docs or settings.gx_dir / "uncommitted/data_docs/local_site/index.html"
-        ),
-    }
-
-
 def publish_artifacts(summary: dict, answers: dict[str, list[dict]]) -> None:
-    events = summary["events"]
     create_table_artifact(
         key="run-summary",
-        table=[{"metric": k, "value": v} for k, v in events.items()]
-        + [{"metric": "as_of", "value": summary["as_of"]}],
-        description="Rows read, valid, quarantined and deduplicated in this run",
+        table=[
+            {"scope": scope, "metric": metric, "value": value}
+            for scope in ("this_run", "warehouse")
+            for metric, value in summary[scope]["events"].items()
+        ]
+        + [{"scope": "answers", "metric": "as_of", "value": summary["as_of"]}],
+        description="Events loaded, valid, quarantined and deduplicated: in this run and in the warehouse",
     )
     create_table_artifact(
         key="quarantine-reasons",
-        table=[{"rule": rule, "rows": rows} for rule, rows in summary["quarantine_reasons"].items()]
+        table=[
+            {"rule": rule, "rows": rows} for rule, rows in summary["this_run"]["quarantine_reasons"].items()
+        ]
         or [{"rule": "(none)", "rows": 0}],
         description="Rows quarantined in this run, by contract rule",
     )
@@ -235,7 +210,7 @@ def podcast_pipeline(
             summary = _run(settings)
             if refresh_docs:
                 summary["dbt_docs"] = refresh_docs_sites(settings)
-    except (ContractViolation, WarehouseBusy, SettingsError) as error:
+    except (ContractViolation, DataTestFailed, WarehouseBusy, SettingsError) as error:
         notify(settings.notify_urls, "podcast pipeline failed", str(error))
         return Failed(message=str(error))
     except Exception as error:
@@ -269,17 +244,3 @@ def _timed(seconds: dict[str, float], stage: str):
         yield
     finally:
         seconds[stage] = round(time.perf_counter() - start, 3)
-
-
-def summary_lines(summary: dict) -> list[str]:
-    """The run summary as a person reads it at the end of a run or in a notification."""
-    events = summary["events"]
-    lines = [
-        f"events read {events['read']:,}, valid {events['valid']:,}, quarantined {events['quarantined']:,}, "
-        f"duplicates removed {events['duplicates_removed']:,} (as of {summary['as_of']})",
-        *(f"  quarantined by {rule}: {rows:,}" for rule, rows in summary["quarantine_reasons"].items()),
-        *(f"warning: {w}" for w in summary["warnings"]),
-        f"exports:   {summary['exports_dir']}",
-        f"data docs: {summary['data_docs']}",
-    ]
-    return lines

@@ -4,8 +4,11 @@ This module is the one place a rule is written. `python -m gx.build` writes thes
 the GX file context beside it (gx/expectations/*.json), and a test fails if the committed JSON
 drifts from this code. Each expectation's `meta.rule` names the rule in quarantine reasons.
 
-Suites validate frames prepared by gx/frames.py: raw text as loaded, plus typed helper columns
-(`event_type_norm`, `event_ts`, `duration_int`, ...) computed there.
+Suites validate the rows prepared by gx/frames.py: raw text as loaded, plus the typed columns
+(`event_type_norm`, `event_ts`, `duration_value`, ...) that silver keeps. A row passes only if
+every typed column the models need is derived from it: the shape rules (regexes) explain why a
+text is wrong, and a rule on each typed column (`timestamp_real_instant`, the range rules) makes
+sure no row reaches silver with a value its typing could not produce.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ ISO_8601 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?
 INTEGER = r"^-?[0-9]+$"
 NOT_BLANK = r"[^ \t\n\r\f\v]"
 MAX_DURATION_SECONDS = 86_400
+MAX_EPISODE_SECONDS = 2_147_483_647  # silver keeps it as a 32-bit integer
 EARLIEST_EVENT = "2000-01-01T00:00:00"
 ORPHAN_SHARE_TOLERATED = 0.01
 QUARANTINE_SHARE_TOLERATED = 0.05
@@ -77,6 +81,15 @@ def event_expectations() -> list:
                 "timestamp_iso8601", "`timestamp` is ISO-8601 with seconds (optional fraction, Z/offset)."
             ),
         ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="event_ts",
+            row_condition=Column("timestamp").is_not_null(),
+            **_rule(
+                "timestamp_real_instant",
+                "`timestamp` names a real instant (a real calendar day, hour < 24, minute and second "
+                "< 60, offset < 24 h).",
+            ),
+        ),
         gxe.ExpectColumnValuesToBeBetween(
             column="event_ts",
             min_value=EARLIEST_EVENT,
@@ -97,7 +110,7 @@ def event_expectations() -> list:
             **_rule("duration_integer", "`duration` is an integer number of seconds."),
         ),
         gxe.ExpectColumnValuesToBeBetween(
-            column="duration_int",
+            column="duration_value",
             min_value=1,
             max_value=MAX_DURATION_SECONDS,
             row_condition=_WITH_DURATION,
@@ -135,6 +148,7 @@ def episode_expectations() -> list:
     """One row per line of a new episodes.csv version; a failure stops the run."""
     return [
         *_present_and_not_blank("episode_id"),
+        *_present_and_not_blank("podcast_id"),
         gxe.ExpectColumnValuesToBeUnique(
             column="episode_id", **_rule("episode_id_unique", "`episode_id` appears once per file version.")
         ),
@@ -147,9 +161,13 @@ def episode_expectations() -> list:
             **_rule("duration_seconds_integer", "`duration_seconds` is an integer."),
         ),
         gxe.ExpectColumnValuesToBeBetween(
-            column="duration_seconds_int",
+            column="duration_seconds_value",
             min_value=1,
-            **_rule("duration_seconds_positive", "`duration_seconds` is greater than 0."),
+            max_value=MAX_EPISODE_SECONDS,
+            **_rule(
+                "duration_seconds_in_range",
+                "`duration_seconds` is greater than 0 and fits a 32-bit integer.",
+            ),
         ),
         gxe.ExpectColumnValuesToNotBeNull(
             column="release_date_parsed",

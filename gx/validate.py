@@ -88,6 +88,9 @@ class ContractReport:
     warnings: list[str] = field(default_factory=list)  # warning-level rules that failed
     run_ids: list[str] = field(default_factory=list)
     revalidated: list[str] = field(default_factory=list)  # tables whose suite changed
+    # By table, for loads validated before (a suite change, a replay): rows judged again, and the
+    # net rows each load moved to quarantine or back to silver.
+    revalidation: dict[str, Counter] = field(default_factory=dict)
     data_docs: Path | None = None
     # Seconds per step, summed over chunks: stage (the prepared rows into the batch tables),
     # gx_validate (the checkpoints), split_wait (judging and writing the split after GX was done),
@@ -302,6 +305,10 @@ class ContractRunner:
 
     def _record_validated_load(self, chunk: Chunk, suite, run_label: str) -> None:
         table = chunk.contract.table
+        before = self.con.execute(
+            "SELECT quarantined FROM contract.validated_loads WHERE table_name = ? AND load_id = ?",
+            [table, chunk.load_id],
+        ).fetchone()
         self.con.execute(
             "INSERT OR REPLACE INTO contract.validated_loads "
             "SELECT ?, ?, ?, ?, now(), ?, "
@@ -310,6 +317,15 @@ class ContractRunner:
             [table, chunk.load_id, suite_fingerprint(suite), run_label, chunk.load_rows]
             + [chunk.load_id] * 2,
         )
+        if before is not None:
+            (after,) = self.con.execute(
+                "SELECT quarantined FROM contract.validated_loads WHERE table_name = ? AND load_id = ?",
+                [table, chunk.load_id],
+            ).fetchone()
+            moves = self.report.revalidation.setdefault(table, Counter(rows=0, to_quarantine=0, to_silver=0))
+            moves["rows"] += chunk.load_rows
+            moves["to_quarantine"] += max(after - before[0], 0)
+            moves["to_silver"] += max(before[0] - after, 0)
 
     # ------------------------------------------------------------------ warnings
     def _check_reference_coverage(self) -> None:

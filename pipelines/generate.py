@@ -50,6 +50,7 @@ DIRT_KINDS = (
     "missing_episode_id",
     "bad_event_type",
     "bad_timestamp",
+    "impossible_timestamp",
     "missing_duration",
     "bad_duration",
     "unexpected_duration",
@@ -243,6 +244,16 @@ class Dirtier:
             event["timestamp"] = [None, "malformed-date", "1999-12-31T23:00:00", "2099-01-01T00:00:00"][
                 choice
             ]
+        elif kind == "impossible_timestamp":
+            # ISO-8601 in shape, but no such instant: what shifting a year of logs by a year does to
+            # 29 February, and what broken clients send.
+            day = str(event["timestamp"])[:10]
+            event["timestamp"] = [
+                "2023-02-29T08:15:00",
+                f"{day[:8]}32T12:00:00",
+                f"{day}T24:00:00",
+                f"{day}T10:60:00Z",
+            ][choice]
         elif kind == "missing_duration":
             event["event_type"] = ["play", "complete"][choice % 2]
             event.pop("duration", None)

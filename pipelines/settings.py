@@ -116,6 +116,11 @@ class Settings:
         return self.reference_time or datetime.now(UTC)
 
     @property
+    def run_log(self) -> Path:
+        """The full log of the latest run from the command line, beside the warehouse."""
+        return self.warehouse.with_suffix(".log")
+
+    @property
     def dlt_pipelines_dir(self) -> Path:
         """dlt's local working state sits beside the warehouse it belongs to."""
         return self.warehouse.parent / f".{self.warehouse.stem}.dlt"

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gx.build import open_context, suite_fingerprint
 from gx.frames import EVENTS
-from gx.suites import SUITES
+from gx.suites import ISO_8601, SUITES
 from gx.validate import Chunk, ContractViolation, plan_chunks, stage_ahead, validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest
@@ -25,6 +26,7 @@ QUARANTINED_DIRT = (
     "missing_episode_id",
     "bad_event_type",
     "bad_timestamp",
+    "impossible_timestamp",
     "missing_duration",
     "bad_duration",
     "unexpected_duration",
@@ -74,7 +76,8 @@ BREAKS_ONLY = {
     "event_type_present": event(kind=None, duration=None),
     "event_type_known": event(kind="rewind", duration=None),
     "timestamp_present": event(ts=None),
-    "timestamp_iso8601": event(ts="malformed-date"),
+    "timestamp_iso8601": event(ts="2024-03-01T10:00:00+0100"),  # a real instant, not our ISO shape
+    "timestamp_real_instant": event(ts="2023-02-29T10:00:00"),
     "timestamp_in_range": event(ts="1999-12-31T23:59:59"),
     "duration_present": event(kind="complete", duration=None),
     "duration_integer": event(duration="n/a"),
@@ -121,7 +124,8 @@ def test_valid_variants_pass_and_are_typed(settings: Settings, data_dir: Path) -
     [
         (event(duration="\u0661\u0662"), "duration_integer"),  # Arabic-Indic digits: not an integer
         (event(duration="12\n"), "duration_integer"),  # Python's `$` would accept the newline
-        (event(ts="2024-03-01T10:00:00\n"), "timestamp_iso8601"),
+        # Python's `$` would accept the newline; no typing reads an instant in it either
+        (event(ts="2024-03-01T10:00:00\n"), ["timestamp_iso8601", "timestamp_real_instant"]),
         (event(user="\u00a0"), None),  # only ASCII whitespace is blank, in both engines
         (event(ts="9999-12-31T23:59:59"), "timestamp_in_range"),  # beyond pandas' ns range
         (event(ts="0001-01-01T00:00:00"), "timestamp_in_range"),
@@ -130,7 +134,8 @@ def test_valid_variants_pass_and_are_typed(settings: Settings, data_dir: Path) -
 def test_gx_and_the_split_agree_on_edge_values(settings: Settings, data_dir: Path, line, rule) -> None:
     write_lines(data_dir / "events" / "a.jsonl", [event(), line])
     report = run_contract(settings)  # raises ContractEngineMismatch if the engines disagree
-    assert quarantined(settings) == ([(2, [rule])] if rule else [])
+    rules = rule if isinstance(rule, list) else [rule]
+    assert quarantined(settings) == ([(2, rules)] if rule else [])
     assert report.tables["events"].rows == 2
 
 
@@ -143,6 +148,7 @@ def test_a_row_breaking_several_rules_lists_them_all(settings: Settings, data_di
         "duration_absent",
         "episode_id_present",
         "timestamp_iso8601",
+        "timestamp_real_instant",
         "user_id_not_blank",
     ]
 
@@ -319,3 +325,134 @@ def test_when_gx_and_the_split_disagree_nothing_is_written(
     assert written == [(0,)]  # the split's transaction, table creation included, was rolled back
     monkeypatch.setattr(contract, "compile_expectation", real)
     assert run_contract(settings).tables["events"].quarantined == 1
+
+
+# Texts in the ISO-8601 shape that name no instant: quarantined as such, never typed as NULL.
+IMPOSSIBLE_INSTANTS = {
+    "29 February in a common year": "2023-02-29T10:00:00",
+    "a day past the end of its month": "2024-04-31T10:00:00",
+    "day 00": "2024-03-00T10:00:00",
+    "month 13": "2024-13-01T10:00:00",
+    "hour 24": "2024-03-01T24:00:00",
+    "minute 60": "2024-03-01T10:60:00Z",
+    "second 60": "2024-03-01T10:00:60",
+    "an offset of 24 hours": "2024-03-01T10:00:00+24:00",
+    "an offset minute of 60": "2024-03-01T10:00:00-05:60",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IMPOSSIBLE_INSTANTS))
+def test_impossible_instant_is_quarantined_as_such(settings: Settings, data_dir: Path, kind: str) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event(), event(ts=IMPOSSIBLE_INSTANTS[kind])])
+    report = run_contract(settings)
+    assert quarantined(settings) == [(2, ["timestamp_real_instant"])]
+    assert report.quarantine_reasons == {"timestamp_real_instant": 1}
+    assert query(settings, "SELECT count(*) FROM silver.events WHERE event_ts IS NULL") == [(0,)]
+
+
+def _random_iso_text(rng: random.Random) -> str:
+    """Any text the ISO_8601 regex accepts: every digit position drawn from 0-9 (weighted
+    towards real values, so that both sides are common), an optional fraction and zone."""
+
+    def digits(count: int, realistic: str) -> str:
+        return realistic if rng.random() < 0.9 else "".join(rng.choice("0123456789") for _ in range(count))
+
+    date = (
+        f"{digits(4, str(rng.randint(2000, 2024)))}-{digits(2, f'{rng.randint(1, 12):02d}')}"
+        f"-{digits(2, f'{rng.randint(1, 31):02d}')}"
+    )
+    time = f"{digits(2, f'{rng.randint(0, 24):02d}')}:{digits(2, f'{rng.randint(0, 60):02d}')}:" + digits(
+        2, f"{rng.randint(0, 60):02d}"
+    )
+    fraction = "." + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 12)))
+    zone = rng.choice(["", "Z", f"{rng.choice('+-')}{digits(2, '05')}:{digits(2, '30')}"])
+    return f"{date}T{time}{fraction if rng.random() < 0.3 else ''}{zone}"
+
+
+def _python_instant(text: str) -> datetime | None:
+    """The oracle: the UTC instant Python's calendar gives the text, or None."""
+    wall, rest = text[:19], text[19:]
+    fraction = re.match(r"\.([0-9]+)", rest)
+    zone = rest[fraction.end() :] if fraction else rest
+    year_zero = wall.startswith("0000")  # ISO-8601's year 0 (1 BC): a leap year, like 2000
+    try:
+        moment = datetime.strptime(("2000" + wall[4:]) if year_zero else wall, "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    offset = timedelta()
+    if zone not in ("", "Z"):
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours >= 24 or minutes >= 60:
+            return None
+        offset = timedelta(hours=hours, minutes=minutes) * (1 if zone[0] == "+" else -1)
+    if year_zero:
+        return datetime.min  # real, but before any allowed event: out of range either way
+    micros = int((fraction.group(1) + "000000")[:6]) if fraction else 0
+    return moment + timedelta(microseconds=micros) - offset
+
+
+def test_every_text_the_shape_rules_accept_is_typed_or_quarantined_as_no_value(
+    settings: Settings, data_dir: Path
+) -> None:
+    """Any record that passes the contract can be typed: generated texts of every shape the
+    regexes accept never reach silver with a NULL typed column, and their values are Python's."""
+    rng = random.Random(17)
+    stamps = [_random_iso_text(rng) for _ in range(1500)]
+    durations = [
+        rng.choice(["", "-"])
+        + "".join(rng.choice("0123456789") for _ in range(rng.choice([1, 3, 5, 19, 400])))
+        for _ in range(300)
+    ]
+    assert all(re.fullmatch(ISO_8601.strip("^$"), text) for text in stamps)
+    lines = [event(ts=text) for text in stamps] + [event(duration=text) for text in durations]
+    write_lines(data_dir / "events" / "a.jsonl", lines)
+    run_contract(settings)
+    failed = dict(query(settings, "SELECT _line_number, failed_rules FROM quarantine.events"))
+    typed = dict(query(settings, "SELECT _line_number, struct_pack(event_ts, duration) FROM silver.events"))
+    assert len(failed) + len(typed) == len(lines)
+    for line, text in enumerate(stamps, 1):
+        instant = _python_instant(text)
+        assert ("timestamp_real_instant" in failed.get(line, [])) == (instant is None), text
+        if line in typed:
+            assert typed[line]["event_ts"] == instant, text
+    for line, text in enumerate(durations, len(stamps) + 1):
+        if line in typed:
+            assert typed[line]["duration"] == int(text), text
+        else:
+            assert set(failed[line]) <= {"duration_in_range"}, (text, failed[line])
+    impossible = sum("timestamp_real_instant" in rules for rules in failed.values())
+    assert 100 < impossible < len(stamps) - 100  # both sides well represented
+
+
+def test_reference_values_that_cannot_be_typed_are_quarantined_not_cast(
+    settings: Settings, data_dir: Path
+) -> None:
+    """Before, 3,000,000,000 seconds passed and then failed the cast to silver's INTEGER, and a
+    missing podcast_id reached dim_episodes' not-null test: both stopped every later run."""
+    write_lines(data_dir / "events" / "a.jsonl", [event()])
+    write_csv(
+        data_dir / "episodes" / "episodes.csv",
+        "episode_id,podcast_id,title,release_date,duration_seconds\n"
+        "ep_1,pod_1,Pilot,2023-01-01,1800\n"
+        "ep_2,pod_1,Long,2023-01-01,3000000000\n"
+        "ep_3,pod_1,Longer,2023-01-01,99999999999999999999\n"
+        "ep_4,,No show,2023-01-01,60\n",
+    )
+    write_csv(
+        data_dir / "episodes" / "more.csv",
+        "episode_id,title,release_date,duration_seconds\nep_5,No column,2023-01-01,60\n",
+    )
+    with pytest.raises(ContractViolation) as failure:
+        run_contract(settings)
+    assert "\n" not in str(failure.value)
+    assert query(
+        settings, "SELECT _source_file, _line_number, failed_rules FROM quarantine.episodes ORDER BY 1, 2"
+    ) == [
+        ("episodes/episodes.csv", 3, ["duration_seconds_in_range"]),
+        ("episodes/episodes.csv", 4, ["duration_seconds_in_range"]),
+        ("episodes/episodes.csv", 5, ["podcast_id_not_blank"]),
+        ("episodes/more.csv", 2, ["podcast_id_present"]),
+    ]
+    assert query(settings, "SELECT episode_id, podcast_id, duration_seconds FROM silver.episodes") == [
+        ("ep_1", "pod_1", 1800)
+    ]

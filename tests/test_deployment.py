@@ -59,5 +59,5 @@ def test_backfill_deployment_runs_through_a_process_worker(prefect_env: dict, se
     runs = prefect(env, "flow-run", "ls")
     assert "COMPLETED" in runs
     summary = json.loads((settings.exports_dir / "run_summary.json").read_text())
-    assert summary["as_of"] == "2024-05-31" and summary["events"]["read"] == 2_000
+    assert summary["as_of"] == "2024-05-31" and summary["this_run"]["events"]["loaded"] == 2_000
     assert (settings.exports_dir / "q1_top_completed_episodes.csv").exists()

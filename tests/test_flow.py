@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -18,7 +19,8 @@ from flows.lock import warehouse_lock
 from flows.pipeline import podcast_pipeline
 from pipelines.generate import generate
 from pipelines.settings import PROJECT_DIR, Settings
-from tests.conftest import query, write_csv
+from tests.conftest import event, query, write_csv, write_lines
+from tests.test_contract import IMPOSSIBLE_INSTANTS
 
 pytestmark = pytest.mark.slow
 EXPORTS = {
@@ -40,6 +42,19 @@ def flow_settings(settings: Settings, monkeypatch) -> Settings:
     monkeypatch.setenv("PODCAST_GX_DIR", str(settings.gx_dir))
     monkeypatch.setenv("PODCAST_REFERENCE_TIME", settings.reference_time.isoformat())
     return settings
+
+
+def assert_scopes_consistent(summary: dict) -> None:
+    """Each scope adds up on its own (see flows/summary.py)."""
+    run, held = summary["this_run"]["events"], summary["warehouse"]["events"]
+    assert run["loaded"] == run["valid"] + run["quarantined"], run
+    assert run["valid"] == run["new"] + run["duplicates"], run
+    assert held["bronze"] == held["valid"] + held["quarantined"], held
+    assert held["valid"] == held["distinct"] + held["duplicates_removed"], held
+
+
+def answers(settings: Settings) -> dict[str, bytes]:
+    return {name: (settings.exports_dir / f"{name}.csv").read_bytes() for name in EXPORTS}
 
 
 def run_flow(settings: Settings, **extra):
@@ -106,23 +121,25 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
     assert (exports / "q2_listen_through_rate_by_country.png").read_bytes()[:4] == b"\x89PNG"
 
     on_disk = json.loads((exports / "run_summary.json").read_text())
-    assert on_disk["events"]["read"] == manifest["events"]
-    assert on_disk["events"]["valid"] + on_disk["events"]["quarantined"] == manifest["events"]
-    assert on_disk["events"]["duplicates_removed"] >= manifest["dirt"]["duplicate"] > 0
-    assert sum(on_disk["quarantine_reasons"].values()) >= on_disk["events"]["quarantined"] > 0
+    events = on_disk["this_run"]["events"]
+    assert events["loaded"] == manifest["events"] == on_disk["warehouse"]["events"]["bronze"]
+    assert events["valid"] + events["quarantined"] == manifest["events"]
+    assert events["duplicates"] >= manifest["dirt"]["duplicate"] > 0
+    assert_scopes_consistent(on_disk)
+    assert sum(on_disk["this_run"]["quarantine_reasons"].values()) >= events["quarantined"] > 0
     assert on_disk["as_of"] == summary["as_of"] and len(on_disk["load_ids"]) == 1
-    assert set(on_disk["stage_seconds"]) == {"ingest", "validate", "transform", "export"}
-    assert all(seconds > 0 for seconds in on_disk["stage_seconds"].values())
+    assert set(on_disk["seconds"]) == {"ingest", "validate", "transform", "export"}
+    assert all(seconds > 0 for seconds in on_disk["seconds"].values())
     steps = on_disk["contract_step_seconds"]
     assert set(steps) == {"stage", "gx_validate", "split_wait", "commit", "data_docs"}
-    assert sum(steps.values()) <= on_disk["stage_seconds"]["validate"]
+    assert sum(steps.values()) <= on_disk["seconds"]["validate"]
     assert not list(exports.glob(".*.tmp"))
 
     before = {p.name: p.read_bytes() for p in exports.glob("*.csv")}
     rerun = run_flow(settings)
     assert rerun.is_completed()
     assert {p.name: p.read_bytes() for p in exports.glob("*.csv")} == before
-    assert json.loads((exports / "run_summary.json").read_text())["events"]["read"] == 0
+    assert json.loads((exports / "run_summary.json").read_text())["this_run"]["events"]["loaded"] == 0
 
     with get_client(sync_client=True) as client:
         keys = {artifact.key for artifact in client.read_artifacts()}
@@ -136,7 +153,7 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
     )
     assert run_flow(settings).is_completed()
     assert query(settings, "SELECT count(*) FROM marts.fct_listening_events")[0][0] > facts_before
-    assert json.loads((exports / "run_summary.json").read_text())["events"]["read"] == 1_000
+    assert json.loads((exports / "run_summary.json").read_text())["this_run"]["events"]["loaded"] == 1_000
 
 
 def test_transient_ingest_failure_is_retried(flow_settings: Settings, monkeypatch) -> None:
@@ -156,7 +173,7 @@ def test_transient_ingest_failure_is_retried(flow_settings: Settings, monkeypatc
     )
     state = run_flow(flow_settings)
     assert state.is_completed() and len(calls) == 2
-    assert state.result()["events"]["read"] == 500
+    assert state.result()["this_run"]["events"]["loaded"] == 500
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -236,3 +253,90 @@ def test_second_run_on_a_busy_warehouse_exits_with_a_message(flow_settings: Sett
     assert not flow_settings.warehouse.exists() or query(
         flow_settings, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'bronze'"
     ) == [(0,)]
+
+
+def test_impossible_instants_are_quarantined_and_the_answers_stay(flow_settings: Settings, tmp_path) -> None:
+    settings = flow_settings
+    valid = [
+        event(kind=kind, user=f"user_{u}", episode=f"ep_{e}", ts=f"2024-03-0{d}T1{e}:00:00", duration=None)
+        if kind in ("pause", "seek")
+        else event(kind=kind, user=f"user_{u}", episode=f"ep_{e}", ts=f"2024-03-0{d}T1{e}:00:00")
+        for u in (1, 2)
+        for d in (1, 2)
+        for e in (1, 2, 3)
+        for kind in ("play", "complete", "pause")
+    ]
+    write_lines(settings.data_dir / "events" / "a.jsonl", valid[::2])
+    assert run_flow(settings).is_completed()
+    before = answers(settings)
+
+    impossible = [event(ts=text) for text in IMPOSSIBLE_INSTANTS.values()]
+    write_lines(settings.data_dir / "events" / "b.jsonl", impossible)
+    state = run_flow(settings)
+    assert state.is_completed(), state.message
+    assert answers(settings) == before
+    assert state.result()["this_run"]["quarantine_reasons"] == {"timestamp_real_instant": len(impossible)}
+
+    # mixed with valid rows in one file: the answers are those of the valid rows alone
+    mixed = [line for pair in zip(valid[1::2], impossible * 3, strict=False) for line in pair]
+    write_lines(settings.data_dir / "events" / "c.jsonl", mixed)
+    state = run_flow(settings)
+    assert state.is_completed(), state.message
+    assert state.result()["this_run"]["events"]["quarantined"] == len(impossible) * 2
+    clean = replace(
+        settings, warehouse=tmp_path / "clean" / "w.duckdb", exports_dir=tmp_path / "clean-exports"
+    )
+    (settings.data_dir / "events" / "b.jsonl").unlink()
+    write_lines(settings.data_dir / "events" / "c.jsonl", valid[1::2][: len(impossible) * 2])
+    assert run_flow(clean).is_completed()
+    assert answers(clean) == answers(settings)
+
+
+def test_summary_counts_this_run_and_the_warehouse_apart(flow_settings: Settings) -> None:
+    settings = flow_settings
+    lines = [event(), event(kind="complete", ts="2024-03-01T10:30:00", duration=1700), event(), "{"]
+    write_lines(settings.data_dir / "events" / "a.jsonl", lines)
+    first = run_flow(settings).result()
+    assert first["this_run"]["events"] == {
+        "loaded": 4,
+        "valid": 3,
+        "quarantined": 1,
+        "new": 2,
+        "duplicates": 1,
+    }
+    assert first["warehouse"]["events"] == {
+        "bronze": 4,
+        "valid": 3,
+        "quarantined": 1,
+        "distinct": 2,
+        "duplicates_removed": 1,
+    }
+
+    # The app re-sends the same lines under another name: all of them are duplicates now.
+    write_lines(settings.data_dir / "events" / "resent" / "a.jsonl", lines)
+    second = run_flow(settings).result()
+    assert second["this_run"]["events"] == {
+        "loaded": 4,
+        "valid": 3,
+        "quarantined": 1,
+        "new": 0,
+        "duplicates": 3,
+    }
+    assert second["warehouse"]["events"] == {
+        "bronze": 8,
+        "valid": 6,
+        "quarantined": 2,
+        "distinct": 2,
+        "duplicates_removed": 4,
+    }
+    assert second["this_run"]["quarantine_reasons"] == {"line_is_json_object": 1}
+
+    # The same file again, unchanged: skipped, nothing in this run; the warehouse as it was.
+    (settings.data_dir / "events" / "a.jsonl").touch()
+    third = run_flow(settings).result()
+    assert third["this_run"]["events"] == dict.fromkeys(
+        ("loaded", "valid", "quarantined", "new", "duplicates"), 0
+    )
+    assert third["warehouse"] == second["warehouse"]
+    for summary in (first, second, third):
+        assert_scopes_consistent(summary)

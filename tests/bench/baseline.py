@@ -14,7 +14,10 @@ from pathlib import Path
 
 import duckdb
 
-ISO_8601 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?\z"
+# The shape, with any offset under 24 hours; the date and time of day are checked by strptime.
+ISO_8601 = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?\z"
+)
 NOT_BLANK = r"[^ \t\n\r\f\v]"
 INTEGER = r"^-?[0-9]+\z"
 
@@ -39,6 +42,7 @@ FROM typed
 WHERE regexp_matches(user_id, '{NOT_BLANK}') AND regexp_matches(episode_id, '{NOT_BLANK}')
     AND event_type IN ('play', 'pause', 'seek', 'complete')
     AND regexp_matches("timestamp", '{ISO_8601}')
+    AND try_strptime(left("timestamp", 19), '%Y-%m-%dT%H:%M:%S') IS NOT NULL
     AND event_at >= TIMESTAMP '2000-01-01' AND event_at <= $now
     AND CASE WHEN event_type IN ('play', 'complete')
         THEN regexp_matches(duration, '{INTEGER}') AND duration_int BETWEEN 1 AND 86400
@@ -61,7 +65,8 @@ SELECT episode_id, podcast_id, title, CAST(duration_seconds AS INTEGER) AS durat
     FROM read_csv($episodes, all_varchar = true, header = true)
 )
 WHERE regexp_matches(episode_id, '{NOT_BLANK}') AND copies = 1
-    AND regexp_matches(duration_seconds, '{INTEGER}') AND try_cast(duration_seconds AS BIGINT) > 0
+    AND regexp_matches(podcast_id, '{NOT_BLANK}')
+    AND regexp_matches(duration_seconds, '{INTEGER}') AND try_cast(duration_seconds AS INTEGER) > 0
     AND try_strptime(release_date, '%Y-%m-%d') IS NOT NULL;
 
 CREATE TEMP TABLE as_of AS SELECT max(event_date) AS day FROM events;

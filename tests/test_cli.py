@@ -1,0 +1,96 @@
+"""`python flows/main.py` as a user meets it: one plain line when a run fails, never a traceback,
+and a warehouse that a failing data test never wedges (the run after a contract fix heals it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import event, write_lines
+from tests.prefect_server import prefect_server
+from tests.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+ANSWER_FILES = ("q1_top_completed_episodes.csv", "q2_listen_through_rate_by_country.csv")
+
+
+@pytest.fixture(scope="module")
+def prefect_env(tmp_path_factory):
+    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env:
+        yield env
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, data_dir: Path) -> Workspace:
+    write_lines(
+        data_dir / "events" / "a.jsonl",
+        [event(), event(kind="complete", ts="2024-03-01T10:30:00", duration=1700)],
+    )
+    return Workspace.create(tmp_path / "workspace", data_dir)
+
+
+def run_cli(workspace: Workspace, env: dict, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*workspace.command(), *extra],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**env, "PODCAST_GX_DIR": str(workspace.root / "gx"), "PODCAST_REFERENCE_TIME": "2025-01-01"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, code: int = 1) -> str:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_a_failing_data_test_stops_the_run_with_one_line_and_the_next_run_heals(
+    prefect_env: dict, workspace: Workspace
+) -> None:
+    assert run_cli(workspace, prefect_env).returncode == 0
+    before = {name: (workspace.exports / name).read_bytes() for name in ANSWER_FILES}
+
+    # An older contract, without the rule on real instants, lets an impossible one into silver,
+    # where dbt's not-null test on the typed timestamp catches it.
+    suite_file = workspace.root / "gx" / "expectations" / "events.json"
+    current = suite_file.read_text()
+    suite = json.loads(current)
+    suite["expectations"] = [
+        e for e in suite["expectations"] if e["meta"]["rule"] != "timestamp_real_instant"
+    ]
+    suite_file.write_text(json.dumps(suite))
+    write_lines(workspace.data_dir / "events" / "b.jsonl", [event(ts="2023-02-29T10:00:00")])
+    failed = run_cli(workspace, prefect_env)
+    line = assert_one_error_line(failed)
+    assert "not_null_stg_silver__events_event_at: 1 row (events/b.jsonl line 1)" in line, line
+    assert {name: (workspace.exports / name).read_bytes() for name in ANSWER_FILES} == before
+
+    # The contract fixed: the next run re-validates, quarantines the row, and completes as before.
+    suite_file.write_text(current)
+    healed = run_cli(workspace, prefect_env)
+    assert healed.returncode == 0, healed.stderr
+    assert "re-validated events after a contract change: 3 rows, 1 moved to quarantine" in healed.stdout
+    assert {name: (workspace.exports / name).read_bytes() for name in ANSWER_FILES} == before
+    summary = json.loads((workspace.exports / "run_summary.json").read_text())
+    assert summary["warehouse"]["events"]["quarantined"] == 1
+
+
+def test_whatever_fails_the_terminal_gets_one_line_and_the_run_log_the_trace(
+    prefect_env: dict, workspace: Workspace
+) -> None:
+    # A directory where the run's lock file goes: the flow itself fails, outside any task.
+    (workspace.root / "podcast.duckdb.lock").mkdir(parents=True)
+    line = assert_one_error_line(run_cli(workspace, prefect_env))
+    run_log = workspace.root / "podcast.log"
+    assert f"(full log: {run_log})" in line
+    assert "Traceback" in run_log.read_text() and "IsADirectoryError" in run_log.read_text()
+
+    verbose = run_cli(workspace, prefect_env, "--verbose")
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
