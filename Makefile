@@ -6,8 +6,14 @@ SAMPLE := data/sample
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export RUNTIME__DLTHUB_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
+# The data docs tests render pages in Debian's chromium: `make test` installs it when missing
+# (as root, with apt-get), or stops at once saying how.
+CHROMIUM ?= chromium
+CHROMIUM_HINT := make test needs Debian's chromium; run: sudo apt-get update && sudo apt-get install -y chromium
+chromium_missing = $(if $(shell command -v $(CHROMIUM)),,yes)
+can_apt_install = $(and $(filter 0,$(shell id -u)),$(shell command -v apt-get))
 
-.PHONY: help install run sample ingest test lint docs serve bench bench-load bench-contract bench-pipeline soak clean
+.PHONY: help install run sample ingest test browser lint docs serve bench bench-load bench-contract bench-pipeline soak clean
 
 help: ## to list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,8 +34,16 @@ sample: $(SAMPLE)/_manifest.json ## to generate the bundled 20k-event sample
 run: install sample ## to run the whole pipeline on the sample (python flows/main.py)
 	$(PY) flows/main.py
 
-test: install ## to run the test suite
+test: browser install ## to run the test suite (installs Debian's chromium first if it is missing)
 	$(PY) -m pytest
+
+browser: ## to install Debian's chromium when it is missing (root), or stop saying how
+	$(if $(chromium_missing),$(if $(can_apt_install),,$(error $(CHROMIUM_HINT))))
+	@if ! command -v $(CHROMIUM) >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium (apt-get)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 docs: install ## to build the dbt docs site (dbt/target/static_index.html) and the GX data docs
 	cd dbt && PODCAST_WAREHOUSE=$(abspath $(or $(PODCAST_WAREHOUSE),warehouse/podcast.duckdb)) ../$(VENV)/bin/dbt docs generate --static --profiles-dir . --project-dir . --quiet

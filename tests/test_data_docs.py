@@ -31,7 +31,7 @@ CHROMIUM_FLAGS = [
 def rendered_text(page: Path) -> str:
     """The page's text after Chromium ran its scripts (fails if Chromium is missing)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian's chromium is required (.ci/run installs it)"
+    assert chromium, "Debian's chromium is required (make test installs it)"
     with tempfile.TemporaryDirectory() as profile:
         dom = subprocess.run(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
