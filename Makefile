@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := data/sample
+# The scripts and styles of the GX data docs, pinned in gx/assets/package-lock.json (gx/data_docs.py).
+ASSETS := gx/assets
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export RUNTIME__DLTHUB_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
@@ -24,7 +26,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed ## to create .venv and install the pinned dependencies
+$(ASSETS)/node_modules/.installed: $(ASSETS)/package.json $(ASSETS)/package-lock.json
+	$(if $(shell command -v npm),,$(error make install needs npm for the data docs assets; run: sudo apt-get install -y npm))
+	cd $(ASSETS) && npm ci --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(ASSETS)/node_modules/.installed ## to create .venv and install the pinned dependencies (also the data docs' scripts and styles, with npm)
 
 $(SAMPLE)/_manifest.json: | $(VENV)/.installed
 	$(PY) -m pipelines.generate --events 20000 --files 4 --seed 42 --out $(SAMPLE)
