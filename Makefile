@@ -54,7 +54,7 @@ browser: ## to install Debian's chromium when it is missing (root), or stop sayi
 
 docs: install ## to build the dbt docs site (dbt/target/static_index.html) and the GX data docs
 	cd dbt && PODCAST_WAREHOUSE=$(abspath $(or $(PODCAST_WAREHOUSE),warehouse/podcast.duckdb)) ../$(VENV)/bin/dbt docs generate --static --profiles-dir . --project-dir . --quiet
-	$(PY) -c "from gx.build import open_context; open_context().build_data_docs()"
+	$(PY) -c "from gx.build import open_context; from gx.data_docs import finish_data_docs; c = open_context(); c.build_data_docs(); finish_data_docs(c)"
 	@echo "dbt docs: dbt/target/static_index.html  |  data docs: gx/uncommitted/data_docs/local_site/index.html"
 
 serve: install ## to start a local Prefect server, deploy prefect.yaml and run a process worker
