@@ -95,9 +95,12 @@ def _remove(root: Path, file: Path) -> None:
     """Remove `file` and the folders it leaves empty, up to `root`."""
     file.unlink(missing_ok=True)
     for folder in file.parents:
-        if folder == root or not folder.is_relative_to(root) or any(folder.iterdir()):
+        if folder == root or not folder.is_relative_to(root):
             break
-        folder.rmdir()
+        if folder.is_dir():  # a result may have no page yet
+            if any(folder.iterdir()):
+                break
+            folder.rmdir()
 
 
 def _site_builder(context, site_config: dict):
