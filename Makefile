@@ -3,11 +3,19 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := data/sample
+# The scripts and styles of the GX data docs, pinned in gx/assets/package-lock.json (gx/data_docs.py).
+ASSETS := gx/assets
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export RUNTIME__DLTHUB_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
+# The data docs tests render pages in Debian's chromium: `make test` installs it when missing
+# (as root, with apt-get), or stops at once saying how.
+CHROMIUM ?= chromium
+CHROMIUM_HINT := make test needs Debian's chromium; run: sudo apt-get update && sudo apt-get install -y chromium
+chromium_missing = $(if $(shell command -v $(CHROMIUM)),,yes)
+can_apt_install = $(and $(filter 0,$(shell id -u)),$(shell command -v apt-get))
 
-.PHONY: help install run sample ingest test lint docs serve bench bench-load bench-contract bench-pipeline soak clean
+.PHONY: help install run sample ingest test browser lint docs serve bench bench-load bench-contract bench-pipeline soak clean
 
 help: ## to list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,7 +26,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed ## to create .venv and install the pinned dependencies
+$(ASSETS)/node_modules/.installed: $(ASSETS)/package.json $(ASSETS)/package-lock.json
+	$(if $(shell command -v npm),,$(error make install needs npm for the data docs assets; run: sudo apt-get install -y npm))
+	cd $(ASSETS) && npm ci --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(ASSETS)/node_modules/.installed ## to create .venv and install the pinned dependencies (also the data docs' scripts and styles, with npm)
 
 $(SAMPLE)/_manifest.json: | $(VENV)/.installed
 	$(PY) -m pipelines.generate --events 20000 --files 4 --seed 42 --out $(SAMPLE)
@@ -28,12 +41,20 @@ sample: $(SAMPLE)/_manifest.json ## to generate the bundled 20k-event sample
 run: install sample ## to run the whole pipeline on the sample (python flows/main.py)
 	$(PY) flows/main.py
 
-test: install ## to run the test suite
+test: browser install ## to run the test suite (installs Debian's chromium first if it is missing)
 	$(PY) -m pytest
+
+browser: ## to install Debian's chromium when it is missing (root), or stop saying how
+	$(if $(chromium_missing),$(if $(can_apt_install),,$(error $(CHROMIUM_HINT))))
+	@if ! command -v $(CHROMIUM) >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium (apt-get)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 docs: install ## to build the dbt docs site (dbt/target/static_index.html) and the GX data docs
 	cd dbt && PODCAST_WAREHOUSE=$(abspath $(or $(PODCAST_WAREHOUSE),warehouse/podcast.duckdb)) ../$(VENV)/bin/dbt docs generate --static --profiles-dir . --project-dir . --quiet
-	$(PY) -c "from gx.build import open_context; open_context().build_data_docs()"
+	$(PY) -c "from gx.build import open_context; from gx.data_docs import finish_data_docs; c = open_context(); c.build_data_docs(); finish_data_docs(c)"
 	@echo "dbt docs: dbt/target/static_index.html  |  data docs: gx/uncommitted/data_docs/local_site/index.html"
 
 serve: install ## to start a local Prefect server, deploy prefect.yaml and run a process worker

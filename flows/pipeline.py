@@ -174,11 +174,14 @@ def _answers_markdown(answers: dict[str, list[dict]]) -> str:
 def refresh_docs_sites(settings: Settings) -> str:
     """Rebuild the dbt docs site (static, one file) and the GX data docs."""
     from gx.build import open_context
+    from gx.data_docs import finish_data_docs
 
     result = run_dbt(settings, ["docs", "generate", "--static", "--quiet"])
     if not result.success:
         raise RuntimeError(f"dbt docs generate failed: {result.exception}")
-    open_context(settings.gx_dir).build_data_docs()
+    context = open_context(settings.gx_dir)
+    context.build_data_docs()
+    finish_data_docs(context, settings.data_docs_keep_runs)
     return str(DBT_DIR / "target" / "static_index.html")
 
 

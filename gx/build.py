@@ -26,7 +26,10 @@ from pipelines.settings import GX_DIR
 DATASOURCE = "contract_batch"
 BATCH = "whole_table"
 DOCS_SITE = "local_site"
-# Data docs stay fast to open: the index lists the latest validations only (GX #11542).
+# The pages render with the project's templates, which load their scripts and styles from the
+# site itself. It stays fast to open: gx/data_docs.py keeps the last validation runs of each
+# suite only, so the index lists them all (GX #11542).
+_PAGE_VIEW = {"module_name": "gx.data_docs", "class_name": "PageView"}
 DOCS_SITE_CONFIG = {
     "class_name": "SiteBuilder",
     "show_how_to_buttons": False,
@@ -34,7 +37,13 @@ DOCS_SITE_CONFIG = {
         "class_name": "TupleFilesystemStoreBackend",
         "base_directory": "uncommitted/data_docs/local_site/",
     },
-    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": 200},
+    "site_index_builder": {
+        "class_name": "DefaultSiteIndexBuilder",
+        "view": {"module_name": "gx.data_docs", "class_name": "IndexPageView"},
+    },
+    "site_section_builders": {
+        section: {"view": dict(_PAGE_VIEW)} for section in ("expectations", "validations", "profiling")
+    },
 }
 
 

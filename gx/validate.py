@@ -33,6 +33,7 @@ from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
 from gx.build import DATASOURCE, DOCS_SITE, checkpoint_name, open_context, suite_fingerprint
+from gx.data_docs import finish_data_docs
 from gx.frames import BATCH_DATABASE, CONTRACTS, KEYS, REFERENCE_COVERAGE_SQL, TableContract
 from gx.sql_rules import compile_expectation
 from pipelines.settings import parse_memory_limit
@@ -366,6 +367,7 @@ class ContractRunner:
         if identifiers:
             with self.report.timed("data_docs"):
                 self.context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
+                finish_data_docs(self.context)
 
     def _warn_on(self, result) -> None:
         for validation in result.run_results.values():

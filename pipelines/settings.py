@@ -59,6 +59,13 @@ def parse_memory_limit(text: str) -> str:
     return text.strip()
 
 
+def parse_count(text: str) -> int:
+    """A whole number of at least 1, such as how many validation runs the data docs keep."""
+    if not re.fullmatch(r"[0-9]+", text.strip()) or int(text) < 1:
+        raise SettingsError(f"not a whole number of at least 1: {text!r}")
+    return int(text)
+
+
 def _parse_urls(text: str) -> tuple[str, ...]:
     return tuple(url.strip() for url in text.replace("\n", ",").split(",") if url.strip())
 
@@ -71,6 +78,7 @@ _PARSERS = {
     "bool": _parse_bool,
     "tuple[str, ...]": _parse_urls,
     "str": parse_memory_limit,
+    "int": parse_count,
 }
 
 
@@ -89,6 +97,9 @@ class Settings:
     reference_time: datetime | None = None
     # DuckDB's memory cap for the contract and the dbt build; beyond it DuckDB spills to disk.
     duckdb_memory_limit: str = "1GB"
+    # Validation runs of each suite kept in gx/uncommitted (results and data docs pages); older
+    # ones are deleted after each data docs build (gx/data_docs.py), so the site stays fast.
+    data_docs_keep_runs: int = 50
     # Apprise URLs that receive failure and data-quality notifications (secrets: never logged).
     notify_urls: tuple[str, ...] = field(default=(), repr=False)
 

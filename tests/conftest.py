@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.settings import GX_DIR, Settings
 
-GX_COMMITTED = ("great_expectations.yml", "expectations", "checkpoints", "validation_definitions")
+GX_COMMITTED = ("great_expectations.yml", "expectations", "checkpoints", "validation_definitions", "plugins")
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
