@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,16 +26,29 @@ ANSWERS = {
 
 @contextmanager
 def atomic_path(target: Path):
-    """Yield a temporary path beside `target`; on success it replaces `target` in one rename."""
+    """Yield a temporary path beside `target`; on success it replaces `target` in one rename.
+
+    The temporary file is created like any new file (mode 0666 less the umask), not 0600 as
+    tempfile.mkstemp makes it, so the renamed export is readable by whoever the umask allows."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
+    temporary = _create_beside(target)
     try:
         yield Path(temporary)
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _create_beside(target: Path) -> str:
+    """Create an empty, unused `.<name>.<random>.tmp` beside `target`; return its path."""
+    while True:
+        temporary = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(temporary)
 
 
 def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:

@@ -1,0 +1,127 @@
+"""Exports: file modes, chart data and the HTML report, from answers and a summary built by hand."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.exports import ANSWERS, export_answers, write_charts, write_summary
+
+AS_OF = "2024-06-23"
+
+# analysis model -> (columns, rows): a few rows of each answer, a title with markup in it
+WAREHOUSE_TABLES = {
+    "q1_top_completed_episodes": (
+        "rank BIGINT, episode_id VARCHAR, title VARCHAR, podcast_id VARCHAR, completions BIGINT",
+        [
+            (1, "ep_9", 'Show 3, episode 9: "The long game"', "pod_3", 32),
+            (2, "ep_5", "<script>alert('x')</script> & more", "pod_2", 26),
+            (3, "ep_404", None, "unknown", 3),
+        ],
+    ),
+    "q2_listen_through_rate_by_country": (
+        "country VARCHAR, avg_listen_through_rate DOUBLE, completions BIGINT",
+        [("AU", 0.930956, 235), ("GB", 0.940474, 586), ("US", 0.937532, 1551), ("unknown", 0.923565, 12)],
+    ),
+    "q3_multi_episode_listeners": ("users_with_3plus_episodes_in_a_day BIGINT", [(19,)]),
+    "q3_multi_episode_listeners_by_day": (
+        "day DATE, users BIGINT",
+        [("2024-06-18", 1), ("2024-06-20", 3), ("2024-06-21", 2)],
+    ),
+}
+
+
+def make_warehouse(path: Path) -> Path:
+    """A DuckDB file holding only the analysis tables export_answers reads."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA analysis")
+        for name, (columns, rows) in WAREHOUSE_TABLES.items():
+            con.execute(f"CREATE TABLE analysis.{name} ({columns})")
+            if rows:
+                marks = ", ".join("?" * len(rows[0]))
+                con.executemany(f"INSERT INTO analysis.{name} VALUES ({marks})", rows)
+    return path
+
+
+def summary_for(exports_dir: Path) -> dict:
+    """A run summary in the shape the pipeline writes."""
+    return {
+        "as_of": AS_OF,
+        "this_run": {
+            "files": 2,
+            "lines_read": 10_002,
+            "events": {"loaded": 10_000, "valid": 9_719, "quarantined": 281, "new": 9_590, "duplicates": 129},
+            "quarantine_reasons": {"duration_present": 44, "timestamp_real_instant": 6},
+            "revalidated": {"events": {"rows": 0, "to_quarantine": 0, "to_silver": 0}},
+        },
+        "warehouse": {
+            "events": {
+                "bronze": 20_000,
+                "valid": 19_719,
+                "quarantined": 281,
+                "distinct": 19_590,
+                "duplicates_removed": 129,
+            }
+        },
+        "warnings": ["user_in_reference: 1.20 % of rows"],
+        "files": [
+            {
+                "source_file": "events/part-00001.jsonl",
+                "status": "loaded",
+                "lines_read": 5_001,
+                "rows_loaded": 5_000,
+                "error": None,
+            },
+            {
+                "source_file": "events/part-00002.jsonl",
+                "status": "failed",
+                "lines_read": 0,
+                "rows_loaded": 0,
+                "error": "not UTF-8 <at byte 7>",
+            },
+        ],
+        "seconds": {"startup": 1.2, "ingest": 1.4, "validate": 2.4, "transform": 3.1, "export": 0.8},
+        "exports_dir": str(exports_dir),
+        "data_docs": str(exports_dir.parent / "gx/uncommitted/data_docs/local_site/index.html"),
+    }
+
+
+def write_all_exports(warehouse: Path, exports_dir: Path) -> dict[str, list[dict]]:
+    """Everything the export stage writes, in the pipeline's order."""
+    answers = export_answers(warehouse, exports_dir)
+    write_charts(answers, exports_dir, AS_OF)
+    write_summary(summary_for(exports_dir), exports_dir)
+    return answers
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    return make_warehouse(tmp_path / "warehouse.duckdb")
+
+
+# ---------------------------------------------------------------------------- file modes
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask-022", "umask-027"])
+def test_every_export_follows_the_umask(warehouse: Path, tmp_path: Path, umask: int) -> None:
+    exports_dir = tmp_path / "exports"
+    exports_dir.mkdir()
+    # an old export left 0600 by an earlier version is replaced by a file with the umask's mode
+    (exports_dir / "run_summary.json").write_text("{}")
+    (exports_dir / "run_summary.json").chmod(0o600)
+    previous = os.umask(umask)
+    try:
+        write_all_exports(warehouse, exports_dir)
+    finally:
+        os.umask(previous)
+
+    expected = {f"{name}.{fmt}" for name in ANSWERS for fmt in ("csv", "parquet")} | {
+        "q1_top_completed_episodes.png",
+        "q2_listen_through_rate_by_country.png",
+        "run_summary.json",
+    }
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in exports_dir.iterdir()}
+    assert set(modes) == expected  # every file the directory gets, and no temporary left behind
+    assert modes == dict.fromkeys(expected, 0o666 & ~umask)
