@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from flows.exports import ANSWERS, export_answers, write_charts, write_summary
+from flows.exports import (
+    ANSWERS,
+    export_answers,
+    q2_chart_rows,
+    q3_daily_series,
+    rate_axis_start,
+    write_charts,
+    write_summary,
+)
 
 AS_OF = "2024-06-23"
 
@@ -120,8 +129,49 @@ def test_every_export_follows_the_umask(warehouse: Path, tmp_path: Path, umask: 
     expected = {f"{name}.{fmt}" for name in ANSWERS for fmt in ("csv", "parquet")} | {
         "q1_top_completed_episodes.png",
         "q2_listen_through_rate_by_country.png",
+        "q3_multi_episode_listeners_by_day.png",
         "run_summary.json",
     }
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in exports_dir.iterdir()}
     assert set(modes) == expected  # every file the directory gets, and no temporary left behind
     assert modes == dict.fromkeys(expected, 0o666 & ~umask)
+
+
+# ---------------------------------------------------------------------------- charts
+def test_q2_chart_is_sorted_by_rate_on_an_axis_where_differences_show() -> None:
+    rows = [
+        {"country": "AU", "avg_listen_through_rate": 0.930956, "completions": 235},
+        {"country": "BR", "avg_listen_through_rate": 0.936771, "completions": 392},
+        {"country": "GB", "avg_listen_through_rate": 0.940474, "completions": 586},
+        {"country": "IN", "avg_listen_through_rate": 0.936771, "completions": 274},
+        {"country": "unknown", "avg_listen_through_rate": 0.923565, "completions": 12},
+    ]
+    assert [row["country"] for row in q2_chart_rows(rows)] == ["GB", "BR", "IN", "AU", "unknown"]
+    assert q2_chart_rows([]) == []
+
+    # spread 0.017: the axis starts at 0.91, half the spread below the lowest, on a hundredth
+    assert rate_axis_start([row["avg_listen_through_rate"] for row in rows]) == 0.91
+    assert rate_axis_start([0.5]) == 0.49
+    assert rate_axis_start([0.2, 0.95]) == 0.0
+    assert rate_axis_start([]) == 0.0
+
+
+def test_q3_by_day_fills_days_without_a_row_with_zero() -> None:
+    rows = [{"day": date(2024, 6, 18), "users": 1}, {"day": "2024-06-21", "users": 2}]
+    assert q3_daily_series(rows) == [
+        (date(2024, 6, 18), 1),
+        (date(2024, 6, 19), 0),
+        (date(2024, 6, 20), 0),
+        (date(2024, 6, 21), 2),
+    ]
+    assert q3_daily_series([]) == []
+
+
+def test_charts_are_drawn_for_answers_without_rows(tmp_path: Path) -> None:
+    charts = write_charts(dict.fromkeys(ANSWERS, []), tmp_path, AS_OF)
+    assert [path.name for path in charts] == [
+        "q1_top_completed_episodes.png",
+        "q2_listen_through_rate_by_country.png",
+        "q3_multi_episode_listeners_by_day.png",
+    ]
+    assert all(path.read_bytes()[:4] == b"\x89PNG" for path in charts)
