@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import os
+import re
+import shutil
 import stat
+import subprocess
+import tempfile
 from datetime import date
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -19,8 +26,20 @@ from flows.exports import (
     write_charts,
     write_summary,
 )
+from flows.report import ARTIFACT_KEY, publish_report_link, write_report
 
 AS_OF = "2024-06-23"
+TITLE_WITH_MARKUP = "<script>alert('x')</script> & more"
+CHROMIUM_OFFLINE = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--proxy-server=127.0.0.1:9",  # nothing listens there: any request would fail
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+]
 
 # analysis model -> (columns, rows): a few rows of each answer, a title with markup in it
 WAREHOUSE_TABLES = {
@@ -28,7 +47,7 @@ WAREHOUSE_TABLES = {
         "rank BIGINT, episode_id VARCHAR, title VARCHAR, podcast_id VARCHAR, completions BIGINT",
         [
             (1, "ep_9", 'Show 3, episode 9: "The long game"', "pod_3", 32),
-            (2, "ep_5", "<script>alert('x')</script> & more", "pod_2", 26),
+            (2, "ep_5", TITLE_WITH_MARKUP, "pod_2", 26),
             (3, "ep_404", None, "unknown", 3),
         ],
     ),
@@ -103,7 +122,9 @@ def write_all_exports(warehouse: Path, exports_dir: Path) -> dict[str, list[dict
     """Everything the export stage writes, in the pipeline's order."""
     answers = export_answers(warehouse, exports_dir)
     write_charts(answers, exports_dir, AS_OF)
-    write_summary(summary_for(exports_dir), exports_dir)
+    summary = summary_for(exports_dir)
+    write_summary(summary, exports_dir)
+    write_report(summary, answers, exports_dir)
     return answers
 
 
@@ -131,6 +152,7 @@ def test_every_export_follows_the_umask(warehouse: Path, tmp_path: Path, umask: 
         "q2_listen_through_rate_by_country.png",
         "q3_multi_episode_listeners_by_day.png",
         "run_summary.json",
+        "report.html",
     }
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in exports_dir.iterdir()}
     assert set(modes) == expected  # every file the directory gets, and no temporary left behind
@@ -175,3 +197,99 @@ def test_charts_are_drawn_for_answers_without_rows(tmp_path: Path) -> None:
         "q3_multi_episode_listeners_by_day.png",
     ]
     assert all(path.read_bytes()[:4] == b"\x89PNG" for path in charts)
+
+
+# ---------------------------------------------------------------------------- report
+class _Tags(HTMLParser):
+    """Every start tag of a page with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags_of(page: str) -> list[tuple[str, dict]]:
+    parser = _Tags()
+    parser.feed(page)
+    return parser.tags
+
+
+def test_report_is_self_contained_and_escapes_the_data(warehouse: Path, tmp_path: Path) -> None:
+    exports_dir = tmp_path / "exports"
+    write_all_exports(warehouse, exports_dir)
+    page = (exports_dir / "report.html").read_text()
+
+    tags = tags_of(page)
+    assert not [tag for tag, _ in tags if tag in {"script", "link", "iframe", "object", "embed"}]
+    assert not re.search(r"https?:|@import|url\(", page)
+    images = [attrs["src"] for tag, attrs in tags if tag == "img"]
+    assert len(images) == 2  # the Q2 and Q3 charts
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
+    links = [attrs["href"] for tag, attrs in tags if tag == "a"]
+    assert (exports_dir.parent / "gx/uncommitted/data_docs/local_site/index.html").as_uri() in links
+    files = [link for link in links if not link.startswith(("#", "file:"))]
+    assert {f"{name}.{fmt}" for name in ANSWERS for fmt in ("csv", "parquet")} <= set(files)
+    assert all((exports_dir / link).is_file() for link in files)  # relative, beside the report
+
+    assert "<script>alert" not in page and html.escape(TITLE_WITH_MARKUP) in page
+    assert html.escape('Show 3, episode 9: "The long game"') in page
+    assert "not UTF-8 &lt;at byte 7&gt;" in page
+    # Q2 in the table as in the chart: highest rate first
+    q2 = page[page.index('id="q2"') : page.index('id="q3"')]
+    assert re.findall(r"<tr><td>(\w+)</td>", q2) == ["GB", "US", "AU", "unknown"]
+
+
+def test_report_of_answers_without_rows_and_a_sparse_summary(tmp_path: Path) -> None:
+    page = write_report({"as_of": AS_OF}, dict.fromkeys(ANSWERS, []), tmp_path).read_text()
+    assert "No rows." in page and "No row was quarantined." in page and "No warnings." in page
+    assert "Chart not written (q2_listen_through_rate_by_country.png is missing)" in page
+    assert "Data docs: not in the run summary." in page
+
+
+def test_report_link_is_published_as_a_link_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import prefect.artifacts
+
+    published = []
+    monkeypatch.setattr(prefect.artifacts, "create_link_artifact", lambda **kwargs: published.append(kwargs))
+    publish_report_link(tmp_path / "report.html")
+    (artifact,) = published
+    assert re.fullmatch(r"[a-z0-9-]+", artifact["key"]) and artifact["key"] == ARTIFACT_KEY
+    assert artifact["link"] == (tmp_path / "report.html").as_uri() and artifact["link_text"]
+
+
+def rendered_offline(page: Path) -> tuple[str, str]:
+    """The DOM Chromium built from `page` with every network request failing, and its text."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is required (.ci/run installs it)"
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run(
+            [chromium, *CHROMIUM_OFFLINE, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+    return dom, html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)))
+
+
+@pytest.mark.slow
+def test_report_renders_offline_with_the_answers_and_quality(warehouse: Path, tmp_path: Path) -> None:
+    exports_dir = tmp_path / "exports"
+    write_all_exports(warehouse, exports_dir)
+    dom, text = rendered_offline(exports_dir / "report.html")
+
+    assert 'Show 3, episode 9: "The long game" ep_9 pod_3 32' in text  # Q1, top episode
+    assert "GB 0.940 586" in text  # Q2, a country's rate and completions
+    assert "19 distinct listeners who" in text  # Q3
+    assert "duration_present 44" in text and "timestamp_real_instant 6" in text
+    assert "user_in_reference: 1.20 % of rows" in text
+    assert "events/part-00002.jsonl failed 0 0 not UTF-8 <at byte 7>" in text
+    # the title with markup is text on the page, not an element
+    assert TITLE_WITH_MARKUP in text and "<script" not in dom
+    assert dom.count('<img src="data:image/png;base64,') == 2
