@@ -25,6 +25,7 @@ from flows.dbt_build import DataTestFailed, failure, run_dbt
 from flows.exports import export_answers, write_charts, write_summary
 from flows.lock import WarehouseBusy, warehouse_lock
 from flows.notify import notify
+from flows.report import publish_report_link, write_report
 from flows.summary import run_summary, summary_lines
 from gx.validate import ContractReport, ContractViolation, validate
 from pipelines.ingest import IngestReport, ingest
@@ -132,6 +133,7 @@ def export_results(
         write_charts(answers, settings.exports_dir, summary["as_of"])
     summary["seconds"] = seconds
     write_summary(summary, settings.exports_dir)
+    write_report(summary, answers, settings.exports_dir)
     publish_artifacts(summary, answers)
     return summary
 
@@ -157,6 +159,7 @@ def publish_artifacts(summary: dict, answers: dict[str, list[dict]]) -> None:
     )
     create_markdown_artifact(key="answers", markdown=_answers_markdown(answers), description="Q1-Q3")
     create_link_artifact(key="data-docs", link=Path(summary["data_docs"]).as_uri(), link_text="GX data docs")
+    publish_report_link(Path(summary["exports_dir"]) / "report.html")
 
 
 def _answers_markdown(answers: dict[str, list[dict]]) -> str:
