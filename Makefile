@@ -15,7 +15,7 @@ CHROMIUM_HINT := make test needs Debian's chromium; run: sudo apt-get update && 
 chromium_missing = $(if $(shell command -v $(CHROMIUM)),,yes)
 can_apt_install = $(and $(filter 0,$(shell id -u)),$(shell command -v apt-get))
 
-.PHONY: help install run sample ingest test browser lint docs serve bench bench-load bench-contract bench-pipeline soak clean
+.PHONY: help install run sample ingest test browser lint docs serve bench bench-load bench-contract bench-pipeline bench-hourly soak clean
 
 help: ## to list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -75,7 +75,10 @@ bench-contract: install ## to time the GX contract against bare SQL applying the
 bench-pipeline: install ## to time flows/main.py end to end against one bare DuckDB SQL script (BENCH_EVENTS)
 	$(PY) -m tests.bench.pipeline
 
-bench: bench-load bench-contract bench-pipeline ## to run the benchmarks
+bench-hourly: install ## to time hourly runs against what their new data costs (BENCH_HISTORY, default 1M)
+	$(PY) -m tests.bench.hourly
+
+bench: bench-load bench-contract bench-pipeline bench-hourly ## to run the benchmarks
 
 soak: install ## to SIGKILL the pipeline 200 times across its stages, rerunning and comparing each time
 	$(PY) -m tests.crash --kills $(or $(KILLS),200)

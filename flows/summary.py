@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import duckdb
 
-from gx.validate import ContractReport
+from gx.report import ContractReport
 from pipelines.ingest import IngestReport
 from pipelines.settings import Settings
 

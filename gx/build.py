@@ -8,8 +8,6 @@ context; it never edits the contract.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -56,16 +54,6 @@ def open_context(gx_dir: Path = GX_DIR) -> FileDataContext:
     if gx_dir.name != "gx" or not (gx_dir / "great_expectations.yml").exists():
         raise FileNotFoundError(f"no GX project at {gx_dir} (expected gx/great_expectations.yml)")
     return gx.get_context(mode="file", project_root_dir=str(gx_dir.parent))
-
-
-def suite_fingerprint(suite: gx.ExpectationSuite) -> str:
-    """A hash of what the suite checks, ignoring GX's generated ids: changes when a rule does."""
-    rules = [
-        {"type": e.expectation_type, "kwargs": e.configuration.kwargs, "meta": e.meta, "severity": e.severity}
-        for e in suite.expectations
-    ]
-    canonical = json.dumps(rules, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def build(gx_dir: Path = GX_DIR) -> FileDataContext:

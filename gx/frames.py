@@ -50,6 +50,7 @@ def number(text: str) -> str:
     is out of range rather than NULL); the shape rules say whether it is an integer."""
     return f"try_cast({text} AS DOUBLE)"
 
+
 # The in-memory DuckDB database holding the rows under validation, one table per suite, which GX
 # reads through gx/duckdb_source.py and the split writes from.
 BATCH_DATABASE = "contract_batch"

@@ -17,12 +17,10 @@ broke and the checkpoint run id. Per load: bronze rows = silver rows + quarantin
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from itertools import pairwise
@@ -32,9 +30,17 @@ import duckdb
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-from gx.build import DATASOURCE, DOCS_SITE, checkpoint_name, open_context, suite_fingerprint
+from gx.build import DATASOURCE, DOCS_SITE, checkpoint_name, open_context
 from gx.data_docs import finish_data_docs
 from gx.frames import BATCH_DATABASE, CONTRACTS, KEYS, REFERENCE_COVERAGE_SQL, TableContract
+from gx.ledger import (
+    LEDGER_DDL,
+    has_table,
+    loads_to_validate,
+    raise_if_reference_untrustworthy,
+    suite_fingerprint,
+)
+from gx.report import ContractEngineMismatch, ContractReport, TableOutcome
 from gx.sql_rules import compile_expectation
 from pipelines.settings import parse_memory_limit
 
@@ -44,14 +50,6 @@ from pipelines.settings import parse_memory_limit
 CHUNK_ROWS = 4_000_000
 DOCS_INDEX = Path("uncommitted") / "data_docs" / "local_site" / "index.html"
 STAGED = "__staged_"  # the batch tables chunks are staged into, numbered in run order
-
-
-class ContractViolation(RuntimeError):
-    """Data that makes the run untrustworthy; the message is one line for the user."""
-
-
-class ContractEngineMismatch(RuntimeError):
-    """The SQL split and GX disagree on a rule's failures: a bug, never silently ignored."""
 
 
 @dataclass(frozen=True)
@@ -73,69 +71,6 @@ class Chunk:
         return f"{self.contract.table}-load-{self.load_id}{part}"
 
 
-@dataclass
-class TableOutcome:
-    rows: int = 0
-    valid: int = 0
-    quarantined: int = 0
-    reasons: Counter = field(default_factory=Counter)
-
-
-@dataclass
-class ContractReport:
-    """What one validation run did, for summaries, artifacts and notifications."""
-
-    tables: dict[str, TableOutcome] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)  # warning-level rules that failed
-    run_ids: list[str] = field(default_factory=list)
-    revalidated: list[str] = field(default_factory=list)  # tables whose suite changed
-    # By table, for loads validated before (a suite change, a replay): rows judged again, and the
-    # net rows each load moved to quarantine or back to silver.
-    revalidation: dict[str, Counter] = field(default_factory=dict)
-    data_docs: Path | None = None
-    # Seconds per step, summed over chunks: stage (the prepared rows into the batch tables),
-    # gx_validate (the checkpoints), split_wait (judging and writing the split after GX was done),
-    # commit and data_docs.
-    step_seconds: Counter = field(default_factory=Counter)
-    # By suite: seconds in its checkpoints, and staging its batches (in a thread, beside GX).
-    checkpoint_seconds: Counter = field(default_factory=Counter)
-    staging_seconds: Counter = field(default_factory=Counter)
-
-    @contextmanager
-    def timed(
-        self, step: str | None, suite: str | None = None, by_suite: Counter | None = None
-    ) -> Iterator[None]:
-        """Add the block's seconds to `step` (if any) and, given both, to `by_suite[suite]`."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - start
-            if step:
-                self.step_seconds[step] += elapsed
-            if by_suite is not None:
-                by_suite[suite] += elapsed
-
-    @property
-    def quarantine_reasons(self) -> dict[str, int]:
-        total: Counter = Counter()
-        for outcome in self.tables.values():
-            total.update(outcome.reasons)
-        return dict(total.most_common())
-
-
-_LEDGER_DDL = """
-    CREATE SCHEMA IF NOT EXISTS silver;
-    CREATE SCHEMA IF NOT EXISTS quarantine;
-    CREATE SCHEMA IF NOT EXISTS contract;
-    CREATE TABLE IF NOT EXISTS contract.validated_loads (
-        table_name VARCHAR, load_id VARCHAR, suite_fingerprint VARCHAR, checkpoint_run_id VARCHAR,
-        validated_at TIMESTAMP, rows BIGINT, valid BIGINT, quarantined BIGINT,
-        PRIMARY KEY (table_name, load_id)
-    );
-"""
-
-
 class ContractRunner:
     """Validates and splits the warehouse's pending loads with one GX context."""
 
@@ -143,7 +78,7 @@ class ContractRunner:
         self.con = duckdb.connect(str(warehouse))
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"SET memory_limit = '{parse_memory_limit(memory_limit)}'")
-        self.con.execute(_LEDGER_DDL)
+        self.con.execute(LEDGER_DDL)
         self.con.execute(f"ATTACH ':memory:' AS {BATCH_DATABASE}")
         self.context = open_context(gx_dir)
         # GX runs on a connection of its own to the same DuckDB instance, so it validates a batch
@@ -171,45 +106,28 @@ class ContractRunner:
     def _run(self, replay: bool) -> ContractReport:
         chunks: list[Chunk] = []
         for contract in CONTRACTS:
-            if self._has_table(f"bronze.{contract.table}"):
-                for load_id in self._loads_to_validate(contract, replay):
-                    chunks += self._chunks(contract, load_id)
+            for load_id in self._loads_to_validate(contract, replay):
+                chunks += self._chunks(contract, load_id)
         self._validate_chunks(chunks)
         validated_events = any(chunk.contract.table == "events" for chunk in chunks)
         reference_changed = any(self.report.tables.get(t, TableOutcome()).rows for t in ("users", "episodes"))
-        if self._has_table("silver.events") and (validated_events or reference_changed):
+        if has_table(self.con, "silver.events") and (validated_events or reference_changed):
             self._check_reference_coverage()
         if self.report.tables:
             self._check_load_quality()
             self.report.data_docs = self.gx_dir / DOCS_INDEX
-        self._raise_if_reference_untrustworthy()
+        raise_if_reference_untrustworthy(self.con)
         return self.report
 
     def _loads_to_validate(self, contract: TableContract, replay: bool) -> list[str]:
-        fingerprint = suite_fingerprint(self.context.suites.get(contract.suite))
-        done = self.con.execute(
-            "SELECT load_id FROM contract.validated_loads WHERE table_name = ? AND suite_fingerprint = ?",
-            [contract.table, fingerprint],
-        ).fetchall()
+        fingerprint = suite_fingerprint(self.gx_dir, contract.suite)
         stale = self.con.execute(
             "SELECT count(*) FROM contract.validated_loads WHERE table_name = ? AND suite_fingerprint <> ?",
             [contract.table, fingerprint],
         ).fetchone()[0]
         if stale:
             self.report.revalidated.append(contract.table)
-        validated = {row[0] for row in done}
-        if replay and self._has_table(f"quarantine.{contract.table}"):
-            validated -= {
-                row[0]
-                for row in self.con.execute(
-                    f"SELECT DISTINCT _dlt_load_id FROM quarantine.{contract.table}"
-                ).fetchall()
-            }
-        completed = self.con.execute(
-            f"SELECT DISTINCT b._dlt_load_id FROM bronze.{contract.table} AS b "
-            "JOIN bronze._dlt_loads AS l ON l.load_id = b._dlt_load_id AND l.status = 0 ORDER BY 1"
-        ).fetchall()
-        return [row[0] for row in completed if row[0] not in validated]
+        return loads_to_validate(self.con, contract.table, fingerprint, replay)
 
     # ------------------------------------------------------------------ chunks
     def _chunks(self, contract: TableContract, load_id: str) -> list[Chunk]:
@@ -315,7 +233,7 @@ class ContractRunner:
             "SELECT ?, ?, ?, ?, now(), ?, "
             f"(SELECT count(*) FROM silver.{table} WHERE _dlt_load_id = ?), "
             f"(SELECT count(*) FROM quarantine.{table} WHERE _dlt_load_id = ?)",
-            [table, chunk.load_id, suite_fingerprint(suite), run_label, chunk.load_rows]
+            [table, chunk.load_id, suite_fingerprint(self.gx_dir, suite.name), run_label, chunk.load_rows]
             + [chunk.load_id] * 2,
         )
         if before is not None:
@@ -378,43 +296,6 @@ class ContractRunner:
                     self.report.warnings.append(
                         f"{rule}: {share:.2f} % of rows" if share is not None else f"{rule}: failed"
                     )
-
-    # ------------------------------------------------------------------ reference failures
-    def _raise_if_reference_untrustworthy(self) -> None:
-        problems = []
-        for contract in CONTRACTS:
-            if not contract.stops_run or not self._has_table(f"quarantine.{contract.table}"):
-                continue
-            failing = self.con.execute(
-                f"""
-                WITH latest AS (
-                    SELECT source_file, max(_dlt_load_id) AS load_id FROM bronze.source_files
-                    WHERE kind = ? AND status <> 'unreadable' GROUP BY source_file
-                )
-                SELECT q._source_file, count(*), list_distinct(flatten(list(q.failed_rules)))
-                FROM quarantine.{contract.table} AS q
-                JOIN latest ON latest.source_file = q._source_file AND latest.load_id = q._dlt_load_id
-                GROUP BY 1 ORDER BY 1
-                """,
-                [contract.table],
-            ).fetchall()
-            problems += [
-                f"{name}: {rows} rows fail {', '.join(sorted(rules))}" for name, rows, rules in failing
-            ]
-        if problems:
-            raise ContractViolation(
-                "reference data failed its contract (see quarantine tables and data docs): "
-                + "; ".join(problems)
-            )
-
-    def _has_table(self, qualified: str) -> bool:
-        schema, table = qualified.split(".")
-        return bool(
-            self.con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                [schema, table],
-            ).fetchone()[0]
-        )
 
 
 def _batch(suite: str, suffix: str = "") -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gx.validate import ContractViolation, validate
+from gx.report import ContractViolation
+from gx.validate import validate
 from pipelines.ingest import ingest
 from pipelines.settings import Settings, SettingsError
 from tests.conftest import event, query, write_csv, write_lines

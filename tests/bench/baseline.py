@@ -16,7 +16,8 @@ import duckdb
 
 # The shape, with any offset under 24 hours; the date and time of day are checked by strptime.
 ISO_8601 = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?\z"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?\z"
 )
 NOT_BLANK = r"[^ \t\n\r\f\v]"
 INTEGER = r"^-?[0-9]+\z"

@@ -1,0 +1,114 @@
+"""Benchmark: what an hourly run costs, against what its new data costs.
+
+    BENCH_HISTORY=1000000,10000000 python -m tests.bench.hourly     # make bench-hourly
+
+In one sitting, side by side: a fresh run on 10k events and a no-op rerun (the fixed cost); then,
+for each history size H, a fresh run on H events, a run adding 1 % of H in one new file, and a
+fresh run on that 1 % alone in a new warehouse: the hourly run should cost about what its new
+data costs (the ratio of the two). Every run's answers must equal the bare-SQL oracle's
+(tests/bench/baseline.py) before anything is reported. Figures merge into bench_results.json
+under "hourly".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.generate import generate
+from tests.bench.baseline import ANSWERS, run_baseline
+from tests.bench.pipeline import pipeline_answers, run_pipeline
+from tests.bench.results import record
+from tests.workspace import Workspace
+
+SMALL_EVENTS = 10_000
+
+
+def checked_run(workspace: Workspace) -> dict:
+    """Run the pipeline; refuse to report it unless its answers equal the oracle's on its data."""
+    figures = run_pipeline(workspace)
+    expected = run_baseline(workspace.data_dir, datetime.now(UTC))
+    answers = pipeline_answers(workspace.exports)
+    if answers != expected:
+        differing = [name for name in ANSWERS if answers[name] != expected[name]]
+        raise SystemExit(f"answers differ from the oracle's in {workspace.root}: {differing}")
+    return figures
+
+
+def one_percent_more(root: Path, history: int) -> dict:
+    """Fresh run on `history` events, +1 % in a new file, and that 1 % alone on a new warehouse."""
+    data = root / "data"
+    generate(data, history, seed=1, n_files=max(1, history // 1_000_000))
+    start = time.perf_counter()
+    run_baseline(data, datetime.now(UTC))
+    baseline_s = time.perf_counter() - start
+    workspace = Workspace.create(root / "run", data)
+    fresh = checked_run(workspace)
+
+    increment = root / "increment"
+    generate(increment, max(1, history // 100), seed=2, n_files=1)
+    shutil.copy(increment / "events" / "part-00001.jsonl", data / "events" / "increment.jsonl")
+    hourly = checked_run(workspace)
+    alone = checked_run(Workspace.create(root / "alone", increment))
+    return {
+        "events": history,
+        "baseline_s": round(baseline_s, 2),
+        "fresh": fresh,
+        "fresh_vs_baseline": round(fresh["wall_s"] / baseline_s, 1),
+        "plus_1_percent": hourly,
+        "increment_alone": alone,
+        "hourly_vs_increment_alone": round(hourly["wall_s"] / alone["wall_s"], 2),
+    }
+
+
+def main() -> int:
+    histories = [int(size) for size in os.environ.get("BENCH_HISTORY", "1000000").split(",")]
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        generate(root / "small", SMALL_EVENTS, seed=3, n_files=1)
+        small = Workspace.create(root / "small-run", root / "small")
+        fresh_small = checked_run(small)
+        noop = run_pipeline(small)
+        record("hourly", {"events": SMALL_EVENTS, "fresh": fresh_small, "noop": noop})
+        rows = [_row(f"fresh, {SMALL_EVENTS:,} events", fresh_small), _row("no-op rerun", noop)]
+        for history in histories:
+            figures = one_percent_more(root / f"h{history}", history)
+            record("hourly", figures)
+            rows += [
+                _row(
+                    f"fresh, {history:,} events (bare SQL {figures['baseline_s']:.1f} s, "
+                    f"{figures['fresh_vs_baseline']}x)",
+                    figures["fresh"],
+                ),
+                _row(f"+1 % on {history:,} of history", figures["plus_1_percent"]),
+                _row(
+                    f"that 1 % alone, fresh ({figures['hourly_vs_increment_alone']}x)",
+                    figures["increment_alone"],
+                ),
+            ]
+            shutil.rmtree(root / f"h{history}")
+    print("| run | wall (s) | start-up | ingest | validate | transform | export | exit | peak RSS (MB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    return 0
+
+
+def _row(name: str, run: dict) -> str:
+    stages = run["stages_s"]
+    cells = [
+        stages.get(stage, 0.0) for stage in ("startup", "ingest", "validate", "transform", "export", "exit")
+    ]
+    return (
+        f"| {name} | {run['wall_s']:.2f} | "
+        + " | ".join(f"{c:.2f}" for c in cells)
+        + f" | {run['peak_rss_mb']:,} |"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
