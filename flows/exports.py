@@ -6,6 +6,7 @@ one, so a reader never sees a half-written file and a crash leaves the previous 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -77,6 +78,27 @@ def export_answers(warehouse: Path, exports_dir: Path) -> dict[str, list[dict]]:
     return answers
 
 
+CHARTS = (
+    "q1_top_completed_episodes",
+    "q2_listen_through_rate_by_country",
+    "q3_multi_episode_listeners_by_day",
+)
+
+
+def answers_digest(answers: dict[str, list[dict]], as_of: str | None) -> str:
+    """What the charts are drawn from: equal digests, equal charts."""
+    return hashlib.sha256(json.dumps([answers, as_of], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def charts_current(exports_dir: Path, digest: str) -> bool:
+    """Whether the charts on disk were drawn from answers with this digest (the last summary's)."""
+    try:
+        previous = json.loads((exports_dir / "run_summary.json").read_text()).get("answers_digest")
+    except (OSError, ValueError):
+        return False
+    return previous == digest and all((exports_dir / f"{name}.png").exists() for name in CHARTS)
+
+
 def write_charts(answers: dict[str, list[dict]], exports_dir: Path, as_of: str) -> list[Path]:
     """Q1 and Q2 as PNG bar charts, Q3 by day as a PNG line chart: `<answer name>.png`."""
     import matplotlib
@@ -85,11 +107,7 @@ def write_charts(answers: dict[str, list[dict]], exports_dir: Path, as_of: str) 
     import matplotlib.pyplot as plt
 
     charts = []
-    for name, draw in (
-        ("q1_top_completed_episodes", _draw_q1),
-        ("q2_listen_through_rate_by_country", _draw_q2),
-        ("q3_multi_episode_listeners_by_day", _draw_q3_by_day),
-    ):
+    for name, draw in zip(CHARTS, (_draw_q1, _draw_q2, _draw_q3_by_day), strict=True):
         figure = draw(plt, answers.get(name, []), as_of)
         target = exports_dir / f"{name}.png"
         write_atomically(target, lambda path, f=figure: f.savefig(path, format="png", dpi=110))

@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from flows.dbt_build import DataTestFailed, failure, run_dbt
-from flows.exports import export_answers, write_charts, write_summary
+from flows.exports import answers_digest, charts_current, export_answers, write_charts, write_summary
 from flows.lock import WarehouseBusy, warehouse_lock
 from flows.notify import notify
 from flows.report import publish_report_link, write_report
@@ -137,7 +137,9 @@ def export_results(
     with _timed(seconds, "export"):
         answers = export_answers(settings.warehouse, settings.exports_dir)
         summary = run_summary(settings, ingested, contract)
-        write_charts(answers, settings.exports_dir, summary["as_of"])
+        summary["answers_digest"] = answers_digest(answers, summary["as_of"])
+        if not charts_current(settings.exports_dir, summary["answers_digest"]):
+            write_charts(answers, settings.exports_dir, summary["as_of"])
     summary["seconds"] = seconds
     write_summary(summary, settings.exports_dir)
     write_report(summary, answers, settings.exports_dir)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.sources import REFERENCE_COLUMNS
+from pipelines.files import REFERENCE_COLUMNS
 
 
 @dataclass(frozen=True)

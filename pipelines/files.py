@@ -9,6 +9,7 @@ the hashing.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -16,6 +17,17 @@ from pathlib import Path
 
 EVENT_SUFFIXES = (".json", ".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
+SOURCE_NAME = "podcast"  # the dlt source (pipelines/sources.py), under which dlt keeps the ledger
+LEDGER_TABLE = "source_files"  # bronze table with one row per file version read
+# Input folders under the data directory and the file names each one takes.
+INPUTS = {"events": EVENT_SUFFIXES, "users": CSV_SUFFIXES, "episodes": CSV_SUFFIXES}
+# The columns each reference CSV must have, its key first.
+REFERENCE_COLUMNS = {
+    "users": ("user_id", "signup_date", "country"),
+    "episodes": ("episode_id", "podcast_id", "title", "release_date", "duration_seconds"),
+}
+# Folders of dlt's working directory that hold a load not finished yet.
+UNFINISHED = ("normalize/extracted", "load/new", "load/normalized")
 
 
 @dataclass(frozen=True)
@@ -87,3 +99,32 @@ class FileLedger:
 
     def record(self, file: SourceFile, digest: str) -> None:
         self.files[file.name] = {"sha256": digest, "size": file.size, "mtime_ns": file.mtime_ns}
+
+
+def nothing_new(data_dir: Path, working_dir: Path) -> bool:
+    """True when every input file is a version already loaded (as in the ledger of dlt's local
+    state: same size and mtime, or same SHA-256 for a file merely touched) and dlt holds no
+    unfinished load: the run can skip dlt.
+
+    Any doubt answers False and lets dlt decide: no local state, an unfinished load, a file
+    unknown or changed, a file that cannot be read."""
+    try:
+        state = json.loads((working_dir / "state.json").read_text())
+        ledger = state["sources"][SOURCE_NAME]["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for folder in UNFINISHED:
+        if (working_dir / folder).is_dir() and any((working_dir / folder).iterdir()):
+            return False
+    for subdir, suffixes in INPUTS.items():
+        for file in discover(data_dir, subdir, suffixes):
+            known = ledger.get(file.name)
+            if not known or known["size"] != file.size:
+                return False
+            if known["mtime_ns"] != file.mtime_ns:
+                try:
+                    if sha256_of(file.path) != known["sha256"]:
+                        return False
+                except OSError:
+                    return False
+    return True

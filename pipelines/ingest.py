@@ -15,12 +15,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import dlt
 import duckdb
-from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+from pipelines.files import LEDGER_TABLE, nothing_new
 from pipelines.settings import Settings, SettingsError
-from pipelines.sources import LEDGER_TABLE, podcast_files
 
 PIPELINE_NAME = "podcast_ingest"
 BRONZE = "bronze"
@@ -48,6 +46,8 @@ class IngestReport:
 
 
 def _configure_dlt() -> None:
+    import dlt
+
     # Offline machines: no telemetry. Arrow rows get the load id like dict rows do.
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     # Parallel INSERTs into one DuckDB table contend: 2 load jobs at a time beat dlt's 20
@@ -56,14 +56,19 @@ def _configure_dlt() -> None:
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 
 
-def _credentials(warehouse: Path) -> DuckDbCredentials:
+def _credentials(warehouse: Path):
     """The warehouse file, with DuckDB's buffer capped: loading streams files, it needs little."""
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
     credentials = DuckDbCredentials(str(warehouse))
     credentials.global_config = {"memory_limit": LOAD_MEMORY_LIMIT}
     return credentials
 
 
-def make_pipeline(settings: Settings) -> dlt.Pipeline:
+def make_pipeline(settings: Settings):
+    """The dlt pipeline loading into the settings' warehouse (dlt is imported here, when needed)."""
+    import dlt
+
     _configure_dlt()
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     working_dir = settings.dlt_pipelines_dir / PIPELINE_NAME
@@ -80,9 +85,16 @@ def make_pipeline(settings: Settings) -> dlt.Pipeline:
 
 
 def ingest(settings: Settings) -> IngestReport:
-    """Load every new file version under `settings.data_dir` into bronze."""
+    """Load every new file version under `settings.data_dir` into bronze.
+
+    When no file changed since the last load, dlt is not even imported."""
     if not settings.data_dir.is_dir():
         raise SettingsError(f"data directory not found: {settings.data_dir}")
+    working_dir = settings.dlt_pipelines_dir / PIPELINE_NAME
+    if settings.warehouse.exists() and nothing_new(settings.data_dir, working_dir):
+        return IngestReport(load_ids=(), files=())
+    from pipelines.sources import podcast_files
+
     pipeline = make_pipeline(settings)
     if pipeline.has_pending_data:  # a previous run died between extract and load
         pipeline.normalize()

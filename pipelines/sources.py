@@ -20,11 +20,19 @@ from pathlib import Path
 import dlt
 import pyarrow as pa
 
-from pipelines.files import CSV_SUFFIXES, EVENT_SUFFIXES, FileLedger, SourceFile, discover
+from pipelines.files import (
+    CSV_SUFFIXES,
+    EVENT_SUFFIXES,
+    LEDGER_TABLE,
+    REFERENCE_COLUMNS,
+    SOURCE_NAME,
+    FileLedger,
+    SourceFile,
+    discover,
+)
 from pipelines.ndjson import EventFileReader, FileReadStats
 from pipelines.reference import read_reference_csv
 
-LEDGER_TABLE = "source_files"
 LEDGER_SCHEMA = pa.schema(
     [
         ("source_file", pa.string()),
@@ -40,10 +48,6 @@ LEDGER_SCHEMA = pa.schema(
     ]
 )
 ReadFile = Callable[[SourceFile, FileReadStats], Iterator[object]]
-REFERENCE_COLUMNS = {
-    "users": ("user_id", "signup_date", "country"),
-    "episodes": ("episode_id", "podcast_id", "title", "release_date", "duration_seconds"),
-}
 
 
 def _ledger_row(file: SourceFile, kind: str, digest: str | None, stats: FileReadStats) -> pa.Table:
@@ -155,7 +159,7 @@ def latest_per_key(versions: list[pa.Table], key: str) -> pa.Table:
     return latest.cast(latest.schema.set(position, latest.schema.field(key).with_nullable(False)))
 
 
-@dlt.source(name="podcast", max_table_nesting=0)
+@dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def podcast_files(data_dir: Path, scratch_dir: Path) -> list:
     """Everything under a data directory that has not been loaded yet; `scratch_dir` holds the
     event Parquet parts until dlt has imported them into its load package."""

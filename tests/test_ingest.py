@@ -70,6 +70,31 @@ def test_same_file_twice_loads_nothing_the_second_time(settings: Settings, data_
     assert query(settings, "SELECT count(*) FROM bronze.events") == [(2,)]
 
 
+def test_a_run_with_nothing_new_skips_dlt_unless_in_doubt(settings: Settings, data_dir: Path) -> None:
+    working_dir = settings.dlt_pipelines_dir / "podcast_ingest"
+    assert not files.nothing_new(data_dir, working_dir)  # no state yet
+    write_lines(data_dir / "events" / "a.jsonl", [event()])
+    ingest(settings)
+    assert files.nothing_new(data_dir, working_dir)
+    os.utime(data_dir / "events" / "a.jsonl", ns=(1, 1))  # touched, not changed: its hash says so
+    assert files.nothing_new(data_dir, working_dir)
+    write_lines(data_dir / "events" / "a.jsonl", [event(user="user_9")])  # changed, same size
+    os.utime(data_dir / "events" / "a.jsonl", ns=(1, 1))
+    assert not files.nothing_new(data_dir, working_dir)
+    assert len(ingest(settings).load_ids) == 1
+    ingest_state = (working_dir / "state.json").read_text()
+    write_lines(data_dir / "users" / "more.csv", ["user_id,signup_date,country", "user_2,2023-01-01,GB"])
+    assert not files.nothing_new(data_dir, working_dir)  # a new file
+    assert len(ingest(settings).load_ids) == 1
+    assert files.nothing_new(data_dir, working_dir)
+    unfinished = working_dir / "load" / "normalized" / "1234.5"
+    unfinished.mkdir(parents=True)
+    assert not files.nothing_new(data_dir, working_dir)  # a load dlt has not finished
+    unfinished.rmdir()
+    (working_dir / "state.json").write_text(ingest_state[: len(ingest_state) // 2])
+    assert not files.nothing_new(data_dir, working_dir)  # state it cannot read
+
+
 def test_two_files_in_sequence_add_exactly_their_rows(settings: Settings, data_dir: Path) -> None:
     write_lines(data_dir / "events" / "a.jsonl", [event() for _ in range(3)])
     first = ingest(settings)
