@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -21,6 +20,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable as a script from anywhere
 
+from flows.prefect_server import ServerError, TemporaryServer  # noqa: E402
 from pipelines.settings import Settings, SettingsError, parse_date  # noqa: E402
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 75
@@ -79,40 +79,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
 
-    server = _start_temporary_prefect_server()
-    from flows.pipeline import podcast_pipeline, summary_lines
+    with TemporaryServer() as server:  # boots while the pipeline's libraries import
+        from flows.pipeline import podcast_pipeline, summary_lines
 
-    if server:
-        server.join()
-    state = podcast_pipeline(
-        data_dir=str(settings.data_dir),
-        warehouse=str(settings.warehouse),
-        exports_dir=str(settings.exports_dir),
-        as_of=settings.as_of.isoformat() if settings.as_of else None,
-        full_refresh=args.full_refresh,
-        replay_quarantine=args.replay_quarantine,
-        return_state=True,
-    )
+        try:
+            server.wait()
+        except ServerError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        state = podcast_pipeline(
+            data_dir=str(settings.data_dir),
+            warehouse=str(settings.warehouse),
+            exports_dir=str(settings.exports_dir),
+            as_of=settings.as_of.isoformat() if settings.as_of else None,
+            full_refresh=args.full_refresh,
+            replay_quarantine=args.replay_quarantine,
+            return_state=True,
+        )
     if not state.is_completed():
         message = state.message or "the run failed; see the log above"
         print(f"error: {message}", file=sys.stderr)
         return EXIT_BUSY if "another run is using" in message else EXIT_FAILED
     print("\n".join(summary_lines(state.result())))
     return 0
-
-
-def _start_temporary_prefect_server() -> threading.Thread | None:
-    """Without PREFECT_API_URL, Prefect starts a temporary server on first use, which takes ~5 s:
-    start it in the background now, while the pipeline's libraries import (~5 s as well)."""
-    from prefect.settings import PREFECT_API_URL
-
-    if PREFECT_API_URL.value():
-        return None
-    from prefect.server.api.server import SubprocessASGIServer
-
-    thread = threading.Thread(target=SubprocessASGIServer().start, name="prefect-server-start", daemon=True)
-    thread.start()
-    return thread
 
 
 def exit_quietly(code: int) -> None:
