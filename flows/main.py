@@ -16,7 +16,7 @@ import argparse
 import logging
 import os
 import sys
-import threading
+import time
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -24,6 +24,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable as a script from anywhere
 
+from flows.prefect_server import TemporaryServer  # noqa: E402
 from pipelines.settings import Settings, SettingsError, parse_date  # noqa: E402
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 75, 130
@@ -86,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    from flows.console import configure, one_line
+    from flows.console import one_line
 
-    configure(settings.run_log, args.verbose)
     try:
-        return run(settings, args)
+        with TemporaryServer() as server:  # it boots while the pipeline's libraries import
+            return run(settings, args, server)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -100,16 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
+def run(settings: Settings, args: argparse.Namespace, server: TemporaryServer) -> int:
     """Run the flow once; print its summary, or one line saying why it failed."""
-    from flows.console import one_line
+    from flows.console import configure, one_line
 
-    server = _start_temporary_prefect_server()
+    configure(settings.run_log, args.verbose)
     from flows.pipeline import podcast_pipeline
-    from flows.summary import summary_lines
 
-    if server:
-        server.join()
+    server.wait()
+    flow_started = time.time()
     state = podcast_pipeline(
         data_dir=str(settings.data_dir),
         warehouse=str(settings.warehouse),
@@ -119,26 +119,35 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         replay_quarantine=args.replay_quarantine,
         return_state=True,
     )
+    flow_ended = time.time()
     if not state.is_completed():
         message = one_line(state.message or "the run failed")
         print(f"error: {message} (full log: {settings.run_log})", file=sys.stderr)
         return EXIT_BUSY if "another run is using" in message else EXIT_FAILED
-    print("\n".join(summary_lines(state.result())))
+    summary = state.result()
+    server.close()  # now, so that stopping it shows in the summary's exit seconds
+    _add_process_seconds(summary, flow_started, flow_ended)
+    from flows.exports import write_summary
+    from flows.summary import summary_lines
+
+    write_summary(summary, settings.exports_dir)
+    print("\n".join(summary_lines(summary)))
     return 0
 
 
-def _start_temporary_prefect_server() -> threading.Thread | None:
-    """Without PREFECT_API_URL, Prefect starts a temporary server on first use, which takes ~5 s:
-    start it in the background now, while the pipeline's libraries import (~5 s as well)."""
-    from prefect.settings import PREFECT_API_URL
+def _add_process_seconds(summary: dict, flow_started: float, flow_ended: float) -> None:
+    """Beside the stages' seconds: start-up (process start to the flow's start: imports and the
+    temporary server), Prefect's own orchestration within the flow, and exit (stopping the server)."""
+    import psutil
 
-    if PREFECT_API_URL.value():
-        return None
-    from prefect.server.api.server import SubprocessASGIServer
-
-    thread = threading.Thread(target=SubprocessASGIServer().start, name="prefect-server-start", daemon=True)
-    thread.start()
-    return thread
+    stages = summary["seconds"]
+    total = round(sum(stages.values()), 3)
+    summary["seconds"] = {
+        "startup": round(flow_started - psutil.Process().create_time(), 3),
+        **stages,
+        "orchestration": round(max(flow_ended - flow_started - total, 0.0), 3),
+        "exit": round(time.time() - flow_ended, 3),
+    }
 
 
 def exit_quietly(code: int) -> None:
@@ -150,13 +159,12 @@ def exit_quietly(code: int) -> None:
     """
     import atexit
 
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    # Normally drained at interpreter shutdown, which os._exit skips: without this, logs are lost
-    # and the temporary server waits 5 s for the workers' open connections before it is killed.
-    EventsWorker.drain_all()
-    APILogWorker.drain_all()
+    # Normally drained at interpreter shutdown, which os._exit skips: without this, the logs of a
+    # run against a Prefect server of the user's own are lost.
+    if "prefect.events.worker" in sys.modules:
+        sys.modules["prefect.events.worker"].EventsWorker.drain_all()
+    if "prefect.logging.handlers" in sys.modules:
+        sys.modules["prefect.logging.handlers"].APILogWorker.drain_all()
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
