@@ -94,3 +94,31 @@ def test_whatever_fails_the_terminal_gets_one_line_and_the_run_log_the_trace(
 
     verbose = run_cli(workspace, prefect_env, "--verbose")
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
+def test_a_run_with_nothing_new_imports_neither_dlt_nor_gx_nor_dbt(
+    prefect_env: dict, workspace: Workspace
+) -> None:
+    assert run_cli(workspace, prefect_env).returncode == 0
+    workspace_command = workspace.command
+    workspace.command = lambda: [workspace_command()[0], "-X", "importtime", *workspace_command()[1:]]
+    noop = run_cli(workspace, prefect_env)
+    assert noop.returncode == 0, noop.stderr
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in noop.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "prefect" in imported  # the check sees the imports
+    assert not imported & {"dlt", "great_expectations", "dbt", "matplotlib", "pyarrow"}
+    summary = json.loads((workspace.exports / "run_summary.json").read_text())
+    assert summary["this_run"]["events"]["loaded"] == 0
+    assert list(summary["seconds"]) == [
+        "startup",
+        "ingest",
+        "validate",
+        "transform",
+        "export",
+        "orchestration",
+        "exit",
+    ]
