@@ -32,9 +32,12 @@ def workspace(tmp_path: Path, data_dir: Path) -> Workspace:
     return Workspace.create(tmp_path / "workspace", data_dir)
 
 
-def run_cli(workspace: Workspace, env: dict, *extra: str) -> subprocess.CompletedProcess:
+def run_cli(
+    workspace: Workspace, env: dict, *extra: str, python_flags: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    python, *command = workspace.command()
     return subprocess.run(
-        [*workspace.command(), *extra],
+        [python, *python_flags, *command, *extra],
         cwd=Path(__file__).resolve().parent.parent,
         env={**env, "PODCAST_GX_DIR": str(workspace.root / "gx"), "PODCAST_REFERENCE_TIME": "2025-01-01"},
         capture_output=True,
@@ -100,9 +103,7 @@ def test_a_run_with_nothing_new_imports_neither_dlt_nor_gx_nor_dbt(
     prefect_env: dict, workspace: Workspace
 ) -> None:
     assert run_cli(workspace, prefect_env).returncode == 0
-    workspace_command = workspace.command
-    workspace.command = lambda: [workspace_command()[0], "-X", "importtime", *workspace_command()[1:]]
-    noop = run_cli(workspace, prefect_env)
+    noop = run_cli(workspace, prefect_env, python_flags=("-X", "importtime"))
     assert noop.returncode == 0, noop.stderr
     imported = {
         line.rsplit("|", 1)[-1].strip()
