@@ -104,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
 def run(settings: Settings, args: argparse.Namespace, server: TemporaryServer) -> int:
     """Run the flow once; print its summary, or one line saying why it failed."""
     from flows.console import configure, one_line
+    from pipelines.progress import progress
 
-    configure(settings.run_log, args.verbose)
+    status = configure(settings.run_log, args.verbose)
+    progress("starting: Prefect and the pipeline's libraries")
     from flows.pipeline import podcast_pipeline
 
     server.wait()
@@ -120,6 +122,8 @@ def run(settings: Settings, args: argparse.Namespace, server: TemporaryServer) -
         return_state=True,
     )
     flow_ended = time.time()
+    if status:
+        status.clear()
     if not state.is_completed():
         message = one_line(state.message or "the run failed")
         print(f"error: {message} (full log: {settings.run_log})", file=sys.stderr)

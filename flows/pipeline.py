@@ -8,11 +8,12 @@ dbt project's files and the parameters, so a rerun with nothing new skips it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -30,6 +31,7 @@ from flows.summary import run_summary, summary_lines
 from gx.ledger import nothing_to_validate
 from gx.report import ContractReport, ContractViolation
 from pipelines.ingest import IngestReport, ingest
+from pipelines.progress import progress
 from pipelines.settings import DBT_DIR, Settings, SettingsError, parse_date
 
 RETRY_DELAYS = [2, 10, 30]
@@ -85,7 +87,7 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
     args = ["build", "--quiet", "--no-use-colors"] + (["--full-refresh"] if full_refresh else [])
     if settings.as_of:
         args += ["--vars", f"{{as_of: '{settings.as_of.isoformat()}'}}"]
-    result = run_dbt(settings, args, callbacks=[partial(_log_dbt_event, get_run_logger())])
+    result = run_dbt(settings, args, callbacks=[_dbt_event_logger(get_run_logger())])
     nodes = [
         {
             "node": node.node.unique_id,
@@ -105,10 +107,18 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
 _DBT_EVENTS_LOGGED = {"LogModelResult", "LogTestResult", "RunResultError", "RunResultFailure"}
 
 
-def _log_dbt_event(logger, event) -> None:
-    """dbt's per-node results, as run log lines (dbt itself runs quiet)."""
-    if event.info.name in _DBT_EVENTS_LOGGED:
-        logger.info("dbt: %s", event.info.msg)
+def _dbt_event_logger(logger) -> Callable:
+    """A dbt callback: each node's result as a run log line (dbt itself runs quiet), and progress."""
+    done = itertools.count(1)
+
+    def log_event(event) -> None:
+        if event.info.name in _DBT_EVENTS_LOGGED:
+            logger.info("dbt: %s", event.info.msg)
+            total = getattr(event.data, "total", None) or getattr(event.data, "num_models", None)
+            if total:
+                progress("transform: %s of %s dbt nodes done", next(done), total)
+
+    return log_event
 
 
 def state_fingerprint(settings: Settings, full_refresh: bool) -> str:
@@ -254,6 +264,7 @@ def _run(settings: Settings) -> dict:
 
 @contextmanager
 def _timed(seconds: dict[str, float], stage: str):
+    progress("%s", stage)
     start = time.perf_counter()
     try:
         yield

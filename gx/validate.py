@@ -42,6 +42,7 @@ from gx.ledger import (
 )
 from gx.report import ContractEngineMismatch, ContractReport, TableOutcome
 from gx.sql_rules import compile_expectation
+from pipelines.progress import progress
 from pipelines.settings import parse_memory_limit
 
 # Each chunk pays GX's fixed cost (about 1 s); its batch table lives in DuckDB, which spills beyond
@@ -160,6 +161,13 @@ class ContractRunner:
                     self.con.execute(
                         f"DROP TABLE IF EXISTS {_batch(suite)}; "
                         f"ALTER TABLE {_batch(suite, f'{STAGED}{index}')} RENAME TO {suite}"
+                    )
+                    progress(
+                        "validate: %s, chunk %s of %s (%s rows)",
+                        chunk.run_name,
+                        index + 1,
+                        len(chunks),
+                        f"{rows:,}",
                     )
                     self._validate_chunk(chunk, rows, split_pool)
             finally:

@@ -80,7 +80,6 @@ def make_pipeline(settings: Settings):
         destination=dlt.destinations.duckdb(_credentials(settings.warehouse)),
         dataset_name=BRONZE,
         pipelines_dir=str(settings.dlt_pipelines_dir),
-        progress="log" if sys.stderr.isatty() else None,
     )
 
 

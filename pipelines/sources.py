@@ -31,6 +31,7 @@ from pipelines.files import (
     discover,
 )
 from pipelines.ndjson import EventFileReader, FileReadStats
+from pipelines.progress import progress
 from pipelines.reference import read_reference_csv
 
 LEDGER_SCHEMA = pa.schema(
@@ -95,6 +96,7 @@ def _load_new_versions(
                 continue
             yield from items
             yield _ledger_row(file, subdir, sha256, stats)
+            progress("ingest: read %s (%s lines)", file.name, f"{stats.lines_read:,}")
             ledger.record(file, sha256)
 
 

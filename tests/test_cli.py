@@ -123,3 +123,40 @@ def test_a_run_with_nothing_new_imports_neither_dlt_nor_gx_nor_dbt(
         "orchestration",
         "exit",
     ]
+
+
+def test_a_terminal_gets_a_status_line_and_a_pipe_plain_lines(
+    prefect_env: dict, workspace: Workspace
+) -> None:
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    python, *command = workspace.command()
+    process = subprocess.Popen(
+        [python, *command],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**prefect_env, "PODCAST_GX_DIR": str(workspace.root / "gx")},
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the run closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=600) == 0
+    os.close(leader)
+    screen = shown.decode()
+    for stage in ("ingest: read events/a.jsonl", "validate: events-load-", "transform: 1 of", "export"):
+        assert f"s] {stage}" in screen, screen
+    assert screen.count("\r\x1b[K") > 5 and "Traceback" not in screen
+    assert "this run:" in process.stdout.read().decode()
+
+    piped = run_cli(workspace, prefect_env)  # stderr is a pipe here: no status line
+    assert piped.returncode == 0 and "\x1b[K" not in piped.stderr and "s] " not in piped.stderr
