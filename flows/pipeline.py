@@ -27,7 +27,7 @@ from flows.exports import answers_digest, charts_current, export_answers, write_
 from flows.lock import WarehouseBusy, warehouse_lock
 from flows.notify import notify
 from flows.report import publish_report_link, write_report
-from flows.summary import run_summary, summary_lines
+from flows.summary import run_summary, schema_drift_lines, summary_lines
 from gx.ledger import nothing_to_validate
 from gx.report import ContractReport, ContractViolation
 from pipelines.ingest import IngestReport, ingest
@@ -244,6 +244,12 @@ def podcast_pipeline(
     if summary["warnings"]:
         notify(
             settings.notify_urls, "podcast pipeline: data-quality warning", "\n".join(summary_lines(summary))
+        )
+    if summary["this_run"]["new_columns"]:
+        notify(
+            settings.notify_urls,
+            "podcast pipeline: schema change",
+            "\n".join(schema_drift_lines(summary["this_run"]["new_columns"])),
         )
     return summary
 

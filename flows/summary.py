@@ -27,6 +27,7 @@ def run_summary(settings: Settings, ingested: IngestReport, contract: ContractRe
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         this_run = _this_run(con, ingested)
         this_run["revalidated"] = {table: dict(moves) for table, moves in contract.revalidation.items()}
+        this_run["new_columns"] = list(ingested.new_columns)
         warehouse = _warehouse(con)
         last_day = con.execute(f"SELECT max(event_date) FROM {FACT}").fetchone()[0]
     as_of = settings.as_of or last_day
@@ -131,6 +132,7 @@ def summary_lines(summary: dict) -> list[str]:
             f"{moves['to_quarantine']:,} moved to quarantine, {moves['to_silver']:,} back to valid"
             for table, moves in run["revalidated"].items()
         ),
+        *schema_drift_lines(run["new_columns"]),
         f"warehouse: {held['bronze']:,} events: {held['valid']:,} valid ({held['distinct']:,} distinct), "
         f"{held['quarantined']:,} quarantined; answers as of {summary['as_of']}",
         *(f"warning: {w}" for w in summary["warnings"]),
@@ -141,3 +143,12 @@ def summary_lines(summary: dict) -> list[str]:
         seconds = summary["seconds"]
         lines.append("time:      " + ", ".join(f"{stage} {value:.1f} s" for stage, value in seconds.items()))
     return lines
+
+
+def schema_drift_lines(new_columns: list[dict]) -> list[str]:
+    """One line per column this run added to bronze, where it first has a value."""
+    return [
+        f"schema: new column {c['table']}.{c['column']}"
+        + (f" (first in {c['source_file']} line {c['line']})" if c["source_file"] else "")
+        for c in new_columns
+    ]

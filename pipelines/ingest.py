@@ -32,6 +32,9 @@ class IngestReport:
 
     load_ids: tuple[str, ...]
     files: tuple[dict, ...]  # ledger rows of this run's loads
+    # Schema drift: columns this run added to bronze tables that existed before it (a new field in
+    # the events, a new CSV column), each with the file and line where it first has a value.
+    new_columns: tuple[dict, ...] = ()
 
     @property
     def lines_read(self) -> int:
@@ -94,6 +97,7 @@ def ingest(settings: Settings) -> IngestReport:
         return IngestReport(load_ids=(), files=())
     from pipelines.sources import podcast_files
 
+    before = _bronze_columns(settings.warehouse)
     pipeline = make_pipeline(settings)
     if pipeline.has_pending_data:  # a previous run died between extract and load
         pipeline.normalize()
@@ -103,7 +107,50 @@ def ingest(settings: Settings) -> IngestReport:
     finally:
         shutil.rmtree(settings.ingest_scratch_dir, ignore_errors=True)
     load_ids = tuple(info.loads_ids)
-    return IngestReport(load_ids=load_ids, files=tuple(_ledger_rows(settings.warehouse, load_ids)))
+    return IngestReport(
+        load_ids=load_ids,
+        files=tuple(_ledger_rows(settings.warehouse, load_ids)),
+        new_columns=tuple(_new_columns(settings.warehouse, before, load_ids)),
+    )
+
+
+def _bronze_columns(warehouse: Path) -> dict[str, set[str]]:
+    """The columns of each bronze table, by table."""
+    if not warehouse.exists():
+        return {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = ?", [BRONZE]
+        ).fetchall()
+    columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, set()).add(column)
+    return columns
+
+
+def _new_columns(warehouse: Path, before: dict[str, set[str]], load_ids: tuple[str, ...]) -> list[dict]:
+    """Data columns added to tables that existed `before`, with where each first has a value."""
+    drift = []
+    after = _bronze_columns(warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for table in sorted(set(before) & set(after)):
+            for column in sorted(after[table] - before[table]):
+                if column.startswith("_"):  # dlt's and the reader's own columns
+                    continue
+                first = con.execute(
+                    f'SELECT _source_file, _line_number FROM {BRONZE}."{table}" '
+                    f'WHERE "{column}" IS NOT NULL AND _dlt_load_id IN ? ORDER BY 1, 2 LIMIT 1',
+                    [list(load_ids)],
+                ).fetchone()
+                drift.append(
+                    {
+                        "table": f"{BRONZE}.{table}",
+                        "column": column,
+                        "source_file": first[0] if first else None,
+                        "line": first[1] if first else None,
+                    }
+                )
+    return drift
 
 
 def _ledger_rows(warehouse: Path, load_ids: tuple[str, ...]) -> list[dict]:

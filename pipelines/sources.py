@@ -4,9 +4,7 @@ Tables written (dataset `bronze`):
 - `events`: one row per non-empty line of every event file, every field as text, plus
   `_source_file`, `_line_number`, `_raw_line` / `_parse_error` for lines that are not JSON objects.
 - `users`, `episodes`: one row per CSV record of every version of a reference file (history,
-  what the contract judges; the latest *valid* version of a key wins downstream, in dbt staging).
-- `users_latest`, `episodes_latest`: merged on `user_id` / `episode_id`, the latest version of
-  each key as received (latest load, then file, then line); rows without a key stay in history.
+  what the contract judges; the latest *valid* version of a key wins downstream, in dbt).
 - `source_files`: one row per file version read: hash, lines read, empty lines, rows loaded.
 Every row carries `_dlt_load_id`.
 """
@@ -124,41 +122,16 @@ def events(data_dir: Path, scratch_dir: Path) -> Iterator[object]:
 
 
 def reference(table: str, data_dir: Path) -> dlt.sources.DltResource:
-    """New versions of the reference CSVs under data_dir/<table>: appended as history, and merged
-    into <table>_latest on the table's key."""
+    """New versions of the reference CSVs under data_dir/<table>, appended as history."""
 
     def read_csv(file: SourceFile, stats: FileReadStats) -> Iterator[pa.Table]:
         rows = read_reference_csv(file.path, file.name, stats, REFERENCE_COLUMNS[table])
         if rows is not None and rows.num_rows:
             yield rows
 
-    def new_versions() -> Iterator[object]:
-        loaded = []
-        for item in _load_new_versions(data_dir, table, CSV_SUFFIXES, read_csv):
-            if isinstance(item, pa.Table):  # a file's rows, not its ledger row
-                loaded.append(item)
-            yield item
-        key = REFERENCE_COLUMNS[table][0]
-        latest = latest_per_key(loaded, key)
-        if latest.num_rows:
-            hints = dlt.mark.make_hints(
-                table_name=f"{table}_latest", write_disposition="merge", primary_key=key
-            )
-            yield dlt.mark.with_hints(latest, hints, create_table_variant=True)
-
-    return dlt.resource(new_versions(), name=table, write_disposition="append")
-
-
-def latest_per_key(versions: list[pa.Table], key: str) -> pa.Table:
-    """One row per non-blank `key`: the last one read (files in name order, then lines)."""
-    if not versions:
-        return pa.table({})
-    rows = pa.concat_tables(versions, promote_options="permissive")
-    keys = rows.column(key).to_pylist()
-    last = {value: index for index, value in enumerate(keys) if value and value.strip()}
-    latest = rows.take(pa.array(sorted(last.values()), pa.int64()))
-    position = latest.schema.get_field_index(key)
-    return latest.cast(latest.schema.set(position, latest.schema.field(key).with_nullable(False)))
+    return dlt.resource(
+        _load_new_versions(data_dir, table, CSV_SUFFIXES, read_csv), name=table, write_disposition="append"
+    )
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)

@@ -17,6 +17,7 @@ from prefect.testing.utilities import prefect_test_harness
 import flows.pipeline as pipeline
 from flows.lock import warehouse_lock
 from flows.pipeline import podcast_pipeline
+from flows.summary import summary_lines
 from pipelines.generate import generate
 from pipelines.settings import PROJECT_DIR, Settings
 from tests.conftest import event, query, write_csv, write_lines
@@ -340,3 +341,17 @@ def test_summary_counts_this_run_and_the_warehouse_apart(flow_settings: Settings
     assert third["warehouse"] == second["warehouse"]
     for summary in (first, second, third):
         assert_scopes_consistent(summary)
+
+
+def test_schema_drift_is_told_in_the_summary_and_a_notification(
+    flow_settings: Settings, receiver, monkeypatch
+) -> None:
+    url, received = receiver
+    monkeypatch.setenv("PODCAST_NOTIFY_URLS", url)
+    write_lines(flow_settings.data_dir / "events" / "a.jsonl", [event()])
+    assert run_flow(flow_settings).is_completed()
+    write_lines(flow_settings.data_dir / "events" / "b.jsonl", [event(user="user_2", appVersion="5.1")])
+    summary = run_flow(flow_settings).result()
+    line = "schema: new column bronze.events.app_version (first in events/b.jsonl line 1)"
+    assert line in summary_lines(summary)
+    assert received[-1]["title"] == "podcast pipeline: schema change" and line in received[-1]["message"]
