@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 
@@ -19,6 +20,11 @@ from pipelines.settings import DBT_DIR, Settings
 # The lineage columns staging models carry: where a failing row came from.
 LINEAGE = ("source_file", "line_number")
 ROWS_NAMED = 5
+
+# Every run builds the models and tests the batch of new loads; the unit tests run in `make test`
+# (tests/test_dbt.py), the data tests over every row (tag nightly) in the nightly run.
+BUILD = ["build", "--exclude-resource-type", "unit_test", "--exclude", "tag:nightly"]
+NIGHTLY_TESTS = ["test", "--select", "tag:nightly"]
 
 
 class DataTestFailed(RuntimeError):
@@ -41,6 +47,22 @@ def run_dbt(settings: Settings, args: list[str], callbacks: list[Callable] | Non
         DuckDBConnectionManager.close_all_connections()
         reset_adapters()
         gc.collect()  # drop the last Python handles on the file (else nanobind reports leaks at exit)
+
+
+def full_refresh_unfinished(warehouse: Path) -> bool:
+    """Whether the last `--full-refresh` build started but did not finish (dbt/macros/batch.sql):
+    until one finishes, the incremental models may be out of step, so the next build refreshes."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (state_tables,) = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dbt_state' "
+            "AND table_name IN ('batch', 'processed_loads')"
+        ).fetchone()
+        if state_tables < 2:
+            return False
+        return con.execute(
+            "SELECT count(*) > 0 FROM dbt_state.batch WHERE full_refresh AND started_at > "
+            "coalesce((SELECT max(built_at) FROM dbt_state.processed_loads), '-infinity')"
+        ).fetchone()[0]
 
 
 def failure(settings: Settings, args: list[str], result) -> Exception:

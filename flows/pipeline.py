@@ -22,7 +22,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-from flows.dbt_build import DataTestFailed, failure, run_dbt
+from flows.dbt_build import BUILD, NIGHTLY_TESTS, DataTestFailed, failure, full_refresh_unfinished, run_dbt
 from flows.exports import answers_digest, charts_current, export_answers, write_charts, write_summary
 from flows.lock import WarehouseBusy, warehouse_lock
 from flows.notify import notify
@@ -35,6 +35,9 @@ from pipelines.progress import progress
 from pipelines.settings import DBT_DIR, Settings, SettingsError, parse_date
 
 RETRY_DELAYS = [2, 10, 30]
+# dbt's own output and files: node results go to the run log and artifacts instead. Nothing reads
+# target/manifest.json or run_results.json, and writing them cost about 0.7 s per build (1M events).
+QUIET = ["--quiet", "--no-use-colors", "--no-write-json"]
 LOCK_WAIT_SECONDS = float(os.environ.get("PODCAST_LOCK_WAIT_SECONDS", "0"))
 
 
@@ -81,12 +84,26 @@ def _transform_cache_key(context, parameters) -> str:
 
 @task(cache_key_fn=_transform_cache_key, cache_expiration=timedelta(days=7), persist_result=True)
 def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool) -> str:
-    """dbt build (models and tests) in-process; every node's result goes to the log and an artifact.
+    """dbt build (models, and data tests of the new loads) in-process; every node's result goes to
+    the log and an artifact.
 
     One task rather than prefect-dbt's task per node: that cost 12 s per run for 68 nodes."""
-    args = ["build", "--quiet", "--no-use-colors"] + (["--full-refresh"] if full_refresh else [])
+    args = [*BUILD, *QUIET] + (["--full-refresh"] if full_refresh else [])
     if settings.as_of:
         args += ["--vars", f"{{as_of: '{settings.as_of.isoformat()}'}}"]
+    _invoke_dbt(settings, args, "dbt-build", "dbt build: every model and test")
+    return state_fingerprint
+
+
+@task(cache_policy=NO_CACHE)
+def run_nightly_tests(settings: Settings) -> None:
+    """The data tests over every row (dbt tag nightly), which the hourly builds leave out."""
+    args = [*NIGHTLY_TESTS, *QUIET]
+    _invoke_dbt(settings, args, "dbt-nightly-tests", "dbt nightly tests: every row")
+
+
+def _invoke_dbt(settings: Settings, args: list[str], artifact: str, description: str) -> None:
+    """dbt <args>; each node's result to the run log and a table artifact; a failure raised."""
     result = run_dbt(settings, args, callbacks=[_dbt_event_logger(get_run_logger())])
     nodes = [
         {
@@ -98,10 +115,9 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
         for node in (result.result or [])
     ]
     if nodes:
-        create_table_artifact(key="dbt-build", table=nodes, description="dbt build: every model and test")
+        create_table_artifact(key=artifact, table=nodes, description=description)
     if not result.success:
         raise failure(settings, args, result)
-    return state_fingerprint
 
 
 _DBT_EVENTS_LOGGED = {"LogModelResult", "LogTestResult", "RunResultError", "RunResultFailure"}
@@ -217,8 +233,11 @@ def podcast_pipeline(
     full_refresh: bool = False,
     replay_quarantine: bool = False,
     refresh_docs: bool = False,
+    nightly_tests: bool = False,
 ):
-    """Run the whole pipeline once; parameters override PODCAST_* environment variables."""
+    """Run the whole pipeline once; parameters override PODCAST_* environment variables.
+
+    `nightly_tests` also runs the data tests over every row after the build (the daily run)."""
     try:
         settings = Settings.from_env(
             data_dir=Path(data_dir) if data_dir else None,
@@ -232,7 +251,7 @@ def podcast_pipeline(
         return Failed(message=str(error))
     try:
         with warehouse_lock(settings.warehouse, LOCK_WAIT_SECONDS):
-            summary = _run(settings)
+            summary = _run(settings, nightly_tests)
             if refresh_docs:
                 summary["dbt_docs"] = refresh_docs_sites(settings)
     except (ContractViolation, DataTestFailed, WarehouseBusy, SettingsError) as error:
@@ -254,17 +273,25 @@ def podcast_pipeline(
     return summary
 
 
-def _run(settings: Settings) -> dict:
+def _run(settings: Settings, nightly_tests: bool = False) -> dict:
     seconds: dict[str, float] = {}
     with _timed(seconds, "ingest"):
         ingested = ingest_new_files(settings)
     with _timed(seconds, "validate"):
         contract = validate_and_split(settings)
     with _timed(seconds, "transform"):
-        # Rows moved between silver and quarantine in old loads: rebuild, do not increment.
-        full_refresh = settings.full_refresh or bool(contract.revalidated) or settings.replay_quarantine
+        # Rows moved between silver and quarantine in old loads: rebuild, do not increment. So
+        # after a rebuild that did not finish: until one does, incremental models may be stale.
+        full_refresh = (
+            settings.full_refresh
+            or bool(contract.revalidated)
+            or settings.replay_quarantine
+            or full_refresh_unfinished(settings.warehouse)
+        )
         fingerprint = state_fingerprint(settings, full_refresh)
         build_models.with_options(refresh_cache=full_refresh)(settings, fingerprint, full_refresh)
+        if nightly_tests:
+            run_nightly_tests(settings)
     return export_results(settings, ingested, contract, seconds)
 
 

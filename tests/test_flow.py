@@ -146,15 +146,21 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
         keys = {artifact.key for artifact in client.read_artifacts()}
     assert {"run-summary", "quarantine-reasons", "answers", "data-docs"} <= keys
 
-    # New data invalidates the cached build: never a stale answer.
+    # New data invalidates the cached build: never a stale answer. The daily run also runs the
+    # data tests over every row.
     facts_before = query(settings, "SELECT count(*) FROM marts.fct_listening_events")[0][0]
     generate(settings.data_dir / "more", 1_000, seed=10, n_files=1)
     (settings.data_dir / "more" / "events" / "part-00001.jsonl").rename(
         settings.data_dir / "events" / "late.jsonl"
     )
-    assert run_flow(settings).is_completed()
+    assert run_flow(settings, nightly_tests=True).is_completed()
     assert query(settings, "SELECT count(*) FROM marts.fct_listening_events")[0][0] > facts_before
     assert json.loads((exports / "run_summary.json").read_text())["this_run"]["events"]["loaded"] == 1_000
+    with get_client(sync_client=True) as client:
+        nightly = [a for a in client.read_artifacts() if a.key == "dbt-nightly-tests"]
+    rows = json.loads(nightly[0].data) if nightly and isinstance(nightly[0].data, str) else []
+    tests = [row for row in rows if row["node"].startswith("test.")]
+    assert len(tests) >= 10 and all(row["status"] == "pass" for row in tests)
 
 
 def test_transient_ingest_failure_is_retried(flow_settings: Settings, monkeypatch) -> None:

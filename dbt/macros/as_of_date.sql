@@ -1,6 +1,7 @@
 {#
     The reporting date of the analysis models: var('as_of') (YYYY-MM-DD) or, when empty, the date
-    of the latest valid event. The value is checked here, so only a date literal reaches SQL.
+    of the latest valid event (the last day of dim_date, which spans the events' days). The value
+    is checked here, so only a date literal reaches SQL.
 #}
 {% macro as_of_date() -%}
     {%- set as_of = var('as_of', '') | string | trim -%}
@@ -10,6 +11,6 @@
         {%- endif -%}
         cast('{{ as_of }}' as date)
     {%- else -%}
-        (select max(event_date) from {{ ref('fct_listening_events') }})
+        (select max(date_day) from {{ ref('dim_date') }})
     {%- endif -%}
 {%- endmacro %}

@@ -1,19 +1,18 @@
 -- Q1. Top 10 most completed episodes in the 7 calendar days ending on as_of (UTC):
--- as_of - 6 days 00:00 <= event_at < as_of + 1 day 00:00. Ties: episode_id ascending.
-with window_bounds as (
+-- as_of - 6 days 00:00 <= event_at < as_of + 1 day 00:00, i.e. event days as_of - 6 to as_of.
+-- Ties: episode_id ascending.
+with window_days as (
     select
-        cast({{ dbt.dateadd('day', -6, as_of_date()) }} as timestamp) as window_start,
-        cast({{ dbt.dateadd('day', 1, as_of_date()) }} as timestamp) as window_end
+        cast({{ dbt.dateadd('day', -6, as_of_date()) }} as date) as first_day,
+        cast({{ as_of_date() }} as date) as last_day
 ),
 
 completions as (
-    select events.episode_id, count(*) as completions
-    from {{ ref('fct_listening_events') }} as events
-    cross join window_bounds
-    where events.event_type = 'complete'
-        and events.event_at >= window_bounds.window_start
-        and events.event_at < window_bounds.window_end
-    group by events.episode_id
+    select daily.episode_id, cast(sum(daily.completions) as bigint) as completions
+    from {{ ref('int_episode_daily_completions') }} as daily
+    cross join window_days
+    where daily.event_date between window_days.first_day and window_days.last_day
+    group by daily.episode_id
 ),
 
 ranked as (

@@ -1,29 +1,30 @@
 -- Q2. Average listen-through rate by country: over completes before as_of + 1 day, rate =
 -- event duration / episode duration_seconds (not capped). Users missing from users.csv count
--- under 'unknown'; completes of episodes missing from episodes.csv are left out.
-with completes as (
-    select events.user_id, events.duration_seconds, episodes.duration_seconds as episode_seconds
-    from {{ ref('fct_listening_events') }} as events
-    inner join {{ ref('dim_episodes') }} as episodes on episodes.episode_id = events.episode_id
-    where events.event_type = 'complete'
-        and events.event_at < cast({{ dbt.dateadd('day', 1, as_of_date()) }} as timestamp)
-        and episodes.is_in_reference
-        and episodes.duration_seconds > 0
+-- under 'unknown'; completes of episodes missing from episodes.csv are left out. The rates come
+-- summed per listener and day; the country is the listener's as of now, so a move re-attributes
+-- all of their history.
+with rated_days as (
+    select user_id, rated_completions, listen_through_rates, listen_through_rate_sum
+    from {{ ref('int_user_daily_listening') }}
+    where event_date <= cast({{ as_of_date() }} as date)
+        and rated_completions > 0
 ),
 
-rated as (
+by_country as (
     select
         coalesce(users.country, 'unknown') as country,
-        cast(completes.duration_seconds as double) / completes.episode_seconds as listen_through_rate
-    from completes
-    left join {{ ref('dim_users') }} as users on users.user_id = completes.user_id
+        sum(rated_days.listen_through_rate_sum) as rate_sum,
+        sum(rated_days.listen_through_rates) as rates,
+        sum(rated_days.rated_completions) as completions
+    from rated_days
+    left join {{ ref('dim_users') }} as users on users.user_id = rated_days.user_id
+    group by coalesce(users.country, 'unknown')
 )
 
 select
     country,
     -- rounded: a reported figure, and stable whatever order the rows are summed in
-    round(avg(listen_through_rate), 6) as avg_listen_through_rate,
-    count(*) as completions
-from rated
-group by country
+    round(rate_sum / nullif(rates, 0), 6) as avg_listen_through_rate,
+    cast(completions as bigint) as completions
+from by_country
 order by country

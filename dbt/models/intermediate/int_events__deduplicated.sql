@@ -1,6 +1,10 @@
--- One row per business key (user, episode, event type, timestamp): the most recently loaded line wins.
+-- The batch's events, one row per business key (user, episode, event type, timestamp): the most
+-- recently loaded line wins. The batch is the loads after the last successful build (every load
+-- on a full refresh; macros/batch.sql). Load ids only grow, so when a key has a row in the batch,
+-- its latest row is in the batch too: the winner here is the key's winner over all loads.
 with events as (
     select * from {{ ref('stg_silver__events') }}
+    where {{ in_batch() }}
 ),
 
 deduplicated as (

@@ -1,7 +1,20 @@
--- One row per calendar day from the first to the last valid event (UTC).
-with bounds as (
-    select min(event_date) as first_day, max(event_date) as last_day
-    from {{ ref('int_events__deduplicated') }}
+-- One row per calendar day from the first to the last valid event (UTC). Incremental (append):
+-- the days the batch's events widen the range by.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail') }}
+
+with event_days as (
+    select event_date as day_seen
+    from {{ ref('fct_listening_events') }}
+    {% if is_incremental() %}
+    where {{ in_batch() }}
+    union all
+    select date_day from {{ this }}
+    {% endif %}
+),
+
+bounds as (
+    select min(day_seen) as first_day, max(day_seen) as last_day
+    from event_days
 ),
 
 days as (
@@ -16,3 +29,6 @@ select
     extract(isodow from date_day) in (6, 7) as is_weekend
 from days
 where date_day is not null
+{% if is_incremental() %}
+    and date_day not in (select date_day from {{ this }})
+{% endif %}

@@ -1,21 +1,19 @@
--- One row per deduplicated listening event. Incremental by dlt load id: only keys whose winning
--- row came in a load newer than the table's latest are replaced; keys gone from the valid set
--- (after a contract change) are deleted, so incremental and full-refresh builds agree.
+-- One row per deduplicated listening event. Incremental: the batch's keys (int_events__deduplicated)
+-- replace their rows here (delete+insert). Hourly, keys are only added or replaced, never removed:
+-- rows leave silver only on a contract change or a quarantine replay, which rebuild with
+-- --full-refresh. event_date rides along in the key (it follows from event_at) so the delete reads
+-- only the days the batch touches where the table is laid out by day.
 {{
     config(
         materialized='incremental',
-        unique_key='event_key',
+        unique_key=['event_key', 'event_date'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="delete from {{ this }} where event_key not in (select event_key from {{ ref('int_events__deduplicated') }})",
     )
 }}
 
 with events as (
     select * from {{ ref('int_events__deduplicated') }}
-    {% if is_incremental() %}
-    where load_id > (select coalesce(max(load_id), '') from {{ this }})
-    {% endif %}
 )
 
 select

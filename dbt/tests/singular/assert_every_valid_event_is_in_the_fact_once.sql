@@ -1,5 +1,7 @@
 -- Reconciliation: fact rows = distinct business keys of valid events, and every valid event's
--- key is in the fact table exactly once. Returns the offending keys.
+-- key is in the fact table exactly once. Returns the offending keys. Reads every row: nightly.
+{{ config(tags=['nightly']) }}
+
 with valid_keys as (
     select distinct {{ surrogate_key(['user_id', 'episode_id', 'event_type', 'event_at']) }} as event_key
     from {{ ref('stg_silver__events') }}

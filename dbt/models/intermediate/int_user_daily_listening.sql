@@ -1,0 +1,84 @@
+-- One row per listener and UTC day with a play or a complete: the different episodes played or
+-- completed (Q3), and the day's listen-through rates (Q2): complete duration / episode length, for
+-- completes of episodes in episodes.csv with a length > 0.
+-- Incremental (delete+insert on user and day): the groups the batch's events fall in, and the
+-- groups with completes of an episode whose reference row the batch changes (a new length, or the
+-- episode arriving late), are computed again from the fact and dim_episodes.
+{{
+    config(
+        materialized='incremental',
+        unique_key=['user_id', 'event_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
+with listened as (
+    select user_id, event_date, episode_id, event_type, duration_seconds, load_id
+    from {{ ref('fct_listening_events') }}
+    where event_type in ('play', 'complete')
+),
+
+episode_versions as (
+    select episode_id, load_id from {{ ref('stg_silver__episodes') }}
+),
+
+episodes as (
+    select episode_id, is_in_reference, duration_seconds from {{ ref('dim_episodes') }}
+),
+
+{% if is_incremental() %}
+changed_episodes as (
+    select episode_id from episode_versions where {{ in_batch() }}
+),
+
+touched as (
+    select user_id, event_date
+    from listened
+    where {{ in_batch() }}
+    union
+    select user_id, event_date
+    from listened
+    where event_type = 'complete'
+        and episode_id in (select episode_id from changed_episodes)
+),
+
+to_aggregate as (
+    select listened.*
+    from listened
+    inner join touched
+        on touched.user_id = listened.user_id
+        and touched.event_date = listened.event_date
+),
+{% else %}
+to_aggregate as (
+    select * from listened
+),
+{% endif %}
+
+rated as (
+    select
+        to_aggregate.user_id,
+        to_aggregate.event_date,
+        to_aggregate.episode_id,
+        -- a complete of an episode with a known length: it counts in Q2
+        to_aggregate.event_type = 'complete'
+            and coalesce(episodes.is_in_reference and episodes.duration_seconds > 0, false) as is_rated,
+        case
+            when to_aggregate.event_type = 'complete' and episodes.is_in_reference and episodes.duration_seconds > 0
+                then cast(to_aggregate.duration_seconds as double) / episodes.duration_seconds
+        end as listen_through_rate
+    from to_aggregate
+    left join episodes on episodes.episode_id = to_aggregate.episode_id
+)
+
+select
+    user_id,
+    event_date,
+    count(distinct episode_id) as episodes_listened,
+    count(*) filter (where is_rated) as rated_completions,
+    count(listen_through_rate) as listen_through_rates,
+    -- summed in a fixed order, so a group recomputed hourly equals the same group rebuilt
+    sum(listen_through_rate order by listen_through_rate) as listen_through_rate_sum
+from rated
+group by user_id, event_date
