@@ -87,7 +87,8 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
     """dbt build (models, and data tests of the new loads) in-process; every node's result goes to
     the log and an artifact.
 
-    One task rather than prefect-dbt's task per node: that cost 12 s per run for 68 nodes."""
+    One task rather than a Prefect task per dbt node (prefect-dbt's PrefectDbtRunner): that made
+    the hourly build about 4 times slower (README, "Measured figures")."""
     args = [*BUILD, *QUIET] + (["--full-refresh"] if full_refresh else [])
     if settings.as_of:
         args += ["--vars", f"{{as_of: '{settings.as_of.isoformat()}'}}"]

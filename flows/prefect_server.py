@@ -52,7 +52,7 @@ PREFECT_SERVER_ENV = {
 # What this server skips, unless the environment sets these variables. Registering block types
 # only fills the catalogue the UI shows; `Block.save()` registers its own type, and a later
 # `prefect server start` on the same home registers them all. Turning off the memo as well skips
-# importing every installed Prefect collection (prefect-dbt, i.e. dbt) just to hash the registry:
+# importing every installed Prefect collection just to hash the registry:
 # together 3-4 s of every start, about 6 s of a first one.
 SERVER_SETTINGS = {
     "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
