@@ -81,9 +81,20 @@
     select through_load_id, full_refresh, now() from dbt_state.batch
 {%- endmacro %}
 
-{# The first load id after the last processed batch, as a SQL expression ('' = every load). #}
+{#
+    The load id the batch starts after ('' = every load), as a SQL literal read from dbt_state.batch
+    when the model runs: a literal lets DuckDB prune by the column's min/max and size its joins (with
+    the subquery it may build a hash table on the whole fact). Before execution, or without the
+    table, the subquery itself.
+#}
 {% macro batch_after() -%}
-    (select after_load_id from dbt_state.batch)
+    {%- set subquery = '(select after_load_id from dbt_state.batch)' -%}
+    {%- if not execute or adapter.get_relation(this.database, 'dbt_state', 'batch') is none -%}
+        {{ return(subquery) }}
+    {%- endif -%}
+    {%- set rows = run_query('select after_load_id from dbt_state.batch').rows -%}
+    {%- if rows | length != 1 -%}{{ return(subquery) }}{%- endif -%}
+    {{ return("'" ~ (rows[0][0] | replace("'", "''")) ~ "'") }}
 {%- endmacro %}
 
 {#

@@ -11,8 +11,9 @@
     )
 }}
 
+-- (Each scan of the fact is its own import, read once: a CTE read twice would be materialized whole.)
 with completes as (
-    select event_date, episode_id, load_id
+    select event_date, episode_id
     from {{ ref('fct_listening_events') }}
     where event_type = 'complete'
 ),
@@ -20,20 +21,19 @@ with completes as (
 {% if is_incremental() %}
 touched as (
     select distinct event_date, episode_id
-    from completes
-    where {{ in_batch() }}
+    from {{ ref('fct_listening_events') }}
+    where event_type = 'complete' and {{ in_batch() }}
 ),
 {% endif %}
 
 counted as (
-    select completes.event_date, completes.episode_id, count(*) as completions
+    select event_date, episode_id, count(*) as completions
     from completes
     {% if is_incremental() %}
-    inner join touched
-        on touched.event_date = completes.event_date
-        and touched.episode_id = completes.episode_id
+    -- a semi-join: an inner join here lets DuckDB count every group first, then join
+    where (event_date, episode_id) in (select event_date, episode_id from touched)
     {% endif %}
-    group by completes.event_date, completes.episode_id
+    group by event_date, episode_id
 )
 
 select event_date, episode_id, completions from counted

@@ -13,8 +13,9 @@
     )
 }}
 
+-- (Each scan of the fact is its own import, read once: a CTE read twice would be materialized whole.)
 with listened as (
-    select user_id, event_date, episode_id, event_type, duration_seconds, load_id
+    select user_id, event_date, episode_id, event_type, duration_seconds
     from {{ ref('fct_listening_events') }}
     where event_type in ('play', 'complete')
 ),
@@ -34,21 +35,18 @@ changed_episodes as (
 
 touched as (
     select user_id, event_date
-    from listened
-    where {{ in_batch() }}
+    from {{ ref('fct_listening_events') }}
+    where event_type in ('play', 'complete') and {{ in_batch() }}
     union
     select user_id, event_date
-    from listened
+    from {{ ref('fct_listening_events') }}
     where event_type = 'complete'
         and episode_id in (select episode_id from changed_episodes)
 ),
 
 to_aggregate as (
-    select listened.*
-    from listened
-    inner join touched
-        on touched.user_id = listened.user_id
-        and touched.event_date = listened.event_date
+    select * from listened
+    where (user_id, event_date) in (select user_id, event_date from touched)
 ),
 {% else %}
 to_aggregate as (

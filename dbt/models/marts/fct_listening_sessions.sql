@@ -20,15 +20,16 @@
     )
 }}
 
+-- (Each scan of the fact is its own import, read once: a CTE read twice would be materialized whole.)
 with events as (
-    select user_id, episode_id, event_type, event_at, duration_seconds, load_id
+    select user_id, episode_id, event_type, event_at, duration_seconds
     from {{ ref('fct_listening_events') }}
 ),
 
 {% if is_incremental() %}
 batch_reach as (
     select user_id, min(event_at) as first_at, max(event_at) as last_at
-    from events
+    from {{ ref('fct_listening_events') }}
     where {{ in_batch() }}
     group by user_id
 ),
