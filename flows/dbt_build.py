@@ -41,7 +41,12 @@ def run_dbt(settings: Settings, args: list[str], callbacks: list[Callable] | Non
     os.environ["PODCAST_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     try:
         return dbtRunner(callbacks=callbacks or []).invoke(
-            [*args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
+            [
+                *args,
+                *("--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)),
+                *("--target-path", str(settings.dbt_work_dir / "target")),
+                *("--log-path", str(settings.dbt_work_dir / "logs")),
+            ]
         )
     finally:
         DuckDBConnectionManager.close_all_connections()

@@ -108,8 +108,9 @@ def run(settings: Settings, args: argparse.Namespace, server: TemporaryServer) -
 
     status = configure(settings.run_log, args.verbose)
     progress("starting: Prefect and the pipeline's libraries")
-    from flows.pipeline import podcast_pipeline
+    from flows.pipeline import podcast_pipeline, warm_up
 
+    warm_up(settings)
     server.wait()
     flow_started = time.time()
     state = podcast_pipeline(

@@ -221,7 +221,31 @@ def refresh_docs_sites(settings: Settings) -> str:
     context = open_context(settings.gx_dir)
     context.build_data_docs()
     finish_data_docs(context, settings.data_docs_keep_runs)
-    return str(DBT_DIR / "target" / "static_index.html")
+    return str(settings.dbt_work_dir / "target" / "static_index.html")
+
+
+# ---------------------------------------------------------------------------- start-up
+def warm_up(settings: Settings) -> None:
+    """Import now the heavy libraries this run will need (dlt, Great Expectations, dbt: several
+    seconds of Python), when something is new: the command line calls it while Prefect's
+    temporary server boots on the other core. A run with nothing new imports none of them."""
+    from gx.ledger import nothing_to_validate
+    from pipelines.files import nothing_new
+    from pipelines.ingest import PIPELINE_NAME
+
+    try:
+        new_files = not nothing_new(settings.data_dir, settings.dlt_pipelines_dir / PIPELINE_NAME)
+        pending = new_files or not nothing_to_validate(
+            settings.warehouse, settings.gx_dir, settings.replay_quarantine
+        )
+    except Exception:  # the run itself will report it, in its stage
+        return
+    if pending:
+        progress("starting: importing dlt, Great Expectations and dbt")
+        import dbt.cli.main  # noqa: F401
+
+        import gx.validate  # noqa: F401
+        import pipelines.sources  # noqa: F401
 
 
 # ---------------------------------------------------------------------------- the flow

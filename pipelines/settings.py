@@ -137,6 +137,12 @@ class Settings:
         return self.warehouse.parent / f".{self.warehouse.stem}.dlt"
 
     @property
+    def dbt_work_dir(self) -> Path:
+        """dbt's target (compiled SQL, partial-parse state, docs) and logs for this warehouse: its
+        partial parse stays valid from one run to the next, and warehouses never share it."""
+        return self.warehouse.parent / f".{self.warehouse.stem}.dbt"
+
+    @property
     def ingest_scratch_dir(self) -> Path:
         """Event Parquet parts wait here until dlt links them into its load package (same disk)."""
         return self.dlt_pipelines_dir / "scratch"
