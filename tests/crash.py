@@ -48,6 +48,8 @@ _LOG_LINE = re.compile(
 )
 # Columns that differ between any two runs by design: load ids, run ids, wall-clock times.
 _RUN_SPECIFIC = re.compile(r"(^_dlt_|load_id$|^checkpoint_run_id$|_at$)")
+# The stages are found in Prefect's own log lines, which the CLI prints with --verbose.
+VERBOSE = "--verbose"
 SCHEMAS = ("bronze", "silver", "quarantine", "marts", "analysis")
 
 
@@ -61,7 +63,7 @@ class KillReport:
 def run(workspace: Workspace, env: dict, timeout: float = 600) -> str:
     """Run the pipeline to the end; its output, prefixed with the launch time as a log would print it."""
     launched = datetime.now().strftime("%H:%M:%S.%f")[:-3]
-    process = workspace.start(env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = workspace.start(env, VERBOSE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = process.communicate(timeout=timeout)
     if process.returncode != 0:
         raise RuntimeError(f"pipeline exited {process.returncode}: {(stdout + stderr)[-2000:]}")
@@ -73,6 +75,7 @@ def run_and_kill(workspace: Workspace, env: dict, stage: str, delay: float) -> s
     process group. Returns the run's output."""
     process = workspace.start(
         env,
+        VERBOSE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

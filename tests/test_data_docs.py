@@ -1,6 +1,6 @@
 """GX data docs, as a reviewer sees them: rendered by headless Chromium with no network at all.
 
-    python -m pytest tests/test_data_docs.py    # needs Debian's chromium (make test installs it)
+python -m pytest tests/test_data_docs.py    # needs Debian's chromium (make test installs it)
 """
 
 from __future__ import annotations

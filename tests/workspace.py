@@ -27,7 +27,8 @@ class Workspace:
     def exports(self) -> Path:
         return self.root / "exports"
 
-    def command(self) -> list[str]:
+    def command(self, *flags: str) -> list[str]:
+        """`python flows/main.py` on this workspace, with extra `flags` (e.g. --verbose)."""
         return [
             sys.executable,
             "flows/main.py",
@@ -37,6 +38,7 @@ class Workspace:
             str(self.warehouse),
             "--exports-dir",
             str(self.exports),
+            *flags,
         ]
 
     @classmethod
@@ -45,10 +47,13 @@ class Workspace:
         shutil.copytree(GX_DIR, root / "gx", ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
         return cls(root, data_dir)
 
-    def start(self, env: dict, **popen: object) -> subprocess.Popen:
+    def start(self, env: dict, *flags: str, **popen: object) -> subprocess.Popen:
         """Launch `python flows/main.py` on this workspace, against the Prefect API in `env`."""
         return subprocess.Popen(
-            self.command(), cwd=PROJECT_DIR, env={**env, "PODCAST_GX_DIR": str(self.root / "gx")}, **popen
+            self.command(*flags),
+            cwd=PROJECT_DIR,
+            env={**env, "PODCAST_GX_DIR": str(self.root / "gx")},
+            **popen,
         )
 
     def copy_to(self, root: Path, data_dir: Path) -> Workspace:
