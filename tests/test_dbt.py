@@ -321,9 +321,9 @@ def test_as_of_must_be_a_date(settings: Settings, data_dir: Path, monkeypatch) -
 def test_docs_describe_every_model_and_column(settings: Settings, data_dir: Path, monkeypatch) -> None:
     write_lines(data_dir / "events" / "a.jsonl", [event(), event(kind="complete", duration=1700)])
     run_all(settings, monkeypatch)
-    target = settings.warehouse.parent / "dbt-target"
-    result = run_dbt(settings, ["docs", "generate", "--quiet", "--target-path", str(target)])
+    result = run_dbt(settings, ["docs", "generate", "--quiet"])
     assert result.success
+    target = settings.dbt_work_dir / "target"
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())
     models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
