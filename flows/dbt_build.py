@@ -9,7 +9,7 @@ script, flows/ is first on sys.path and would shadow the dbt package.)
 from __future__ import annotations
 
 import gc
-import os
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,18 +31,29 @@ class DataTestFailed(RuntimeError):
     """A dbt data test failed although the rows passed the contract; the message is one line."""
 
 
-def run_dbt(settings: Settings, args: list[str], callbacks: list[Callable] | None = None):
+def dbt_vars(settings: Settings) -> dict[str, str]:
+    """What the dbt project reads of the settings, as dbt vars: the warehouse and memory limit
+    (dbt/profiles.yml) and the reporting date (the answers)."""
+    known = {"warehouse": str(settings.warehouse), "duckdb_memory_limit": settings.duckdb_memory_limit}
+    return known | ({"as_of": settings.as_of.isoformat()} if settings.as_of else {})
+
+
+def run_dbt(
+    settings: Settings,
+    args: list[str],
+    callbacks: list[Callable] | None = None,
+    extra_vars: dict[str, str] | None = None,
+):
     """`dbt <args>` on the project in dbt/ against the settings' warehouse; the dbtRunnerResult."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.adapters.factory import reset_adapters
     from dbt.cli.main import dbtRunner
 
-    os.environ["PODCAST_WAREHOUSE"] = str(settings.warehouse)  # read by dbt/profiles.yml
-    os.environ["PODCAST_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     try:
         return dbtRunner(callbacks=callbacks or []).invoke(
             [
                 *args,
+                *("--vars", json.dumps(dbt_vars(settings) | (extra_vars or {}))),
                 *("--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)),
                 *("--target-path", str(settings.dbt_work_dir / "target")),
                 *("--log-path", str(settings.dbt_work_dir / "logs")),
@@ -79,7 +90,7 @@ def failure(settings: Settings, args: list[str], result) -> Exception:
     if not failed or len(tests) < len(failed):
         reasons = "; ".join(f"{r.node.name}: {' '.join((r.message or '').split())}" for r in failed)
         return RuntimeError(f"dbt build failed: {reasons or ' '.join(str(result.exception).split())}")
-    rerun_args = ["test", "--quiet", "--store-failures", "--select", *tests, *_vars(args)]
+    rerun_args = ["test", "--quiet", "--store-failures", "--select", *tests]
     stored = run_dbt(settings, rerun_args).result or []
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         described = [_describe(con, r) for r in stored if str(r.status) == "fail"]
@@ -88,10 +99,6 @@ def failure(settings: Settings, args: list[str], result) -> Exception:
         + "; ".join(described or tests)
         + " (failing rows kept in schema dbt_test__audit)"
     )
-
-
-def _vars(args: list[str]) -> list[str]:
-    return args[args.index("--vars") : args.index("--vars") + 2] if "--vars" in args else []
 
 
 def _describe(con: duckdb.DuckDBPyConnection, result) -> str:

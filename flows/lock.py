@@ -34,8 +34,9 @@ def warehouse_lock(warehouse: Path, wait_seconds: float = 0.0) -> Iterator[None]
                 if time.monotonic() >= deadline:
                     handle.seek(0)
                     holder = handle.read().strip() or "unknown process"
+                    waited = f", waited {wait_seconds:g} s" if wait_seconds else ""
                     raise WarehouseBusy(
-                        f"another run is using {warehouse} ({holder}); try again later"
+                        f"another run is using {warehouse} ({holder}{waited}); try again later"
                     ) from None
                 time.sleep(0.5)
         handle.seek(0)

@@ -72,6 +72,8 @@ def check(args: argparse.Namespace) -> Settings:
         warehouse=args.warehouse,
         exports_dir=args.exports_dir,
         as_of=parse_date(args.as_of) if args.as_of else None,
+        full_refresh=args.full_refresh or None,
+        replay_quarantine=args.replay_quarantine or None,
     )
     if not settings.data_dir.is_dir():
         raise SettingsError(f"data directory not found: {settings.data_dir}")
@@ -108,27 +110,20 @@ def run(settings: Settings, args: argparse.Namespace, server: TemporaryServer) -
 
     status = configure(settings.run_log, args.verbose)
     progress("starting: Prefect and the pipeline's libraries")
+    from flows.lock import WarehouseBusy
     from flows.pipeline import podcast_pipeline, warm_up
 
     warm_up(settings)
     server.wait()
     flow_started = time.time()
-    state = podcast_pipeline(
-        data_dir=str(settings.data_dir),
-        warehouse=str(settings.warehouse),
-        exports_dir=str(settings.exports_dir),
-        as_of=settings.as_of.isoformat() if settings.as_of else None,
-        full_refresh=args.full_refresh,
-        replay_quarantine=args.replay_quarantine,
-        return_state=True,
-    )
+    state = podcast_pipeline(settings, return_state=True)
     flow_ended = time.time()
     if status:
         status.clear()
     if not state.is_completed():
         message = one_line(state.message or "the run failed")
         print(f"error: {message} (full log: {settings.run_log})", file=sys.stderr)
-        return EXIT_BUSY if "another run is using" in message else EXIT_FAILED
+        return EXIT_BUSY if isinstance(state.result(raise_on_failure=False), WarehouseBusy) else EXIT_FAILED
     summary = state.result()
     server.close()  # now, so that stopping it shows in the summary's exit seconds
     _add_process_seconds(summary, flow_started, flow_ended)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 
 import apprise
+from pydantic import SecretStr
 
 log = logging.getLogger(__name__)
 
 
-def notify(urls: tuple[str, ...], title: str, body: str) -> bool:
+def notify(urls: tuple[SecretStr, ...], title: str, body: str) -> bool:
     """Deliver to every URL; True when all accepted it. Failures are logged without the URL."""
     if not urls:
         return True
     sender = apprise.Apprise()
-    for url in urls:
+    for secret in urls:
+        url = secret.get_secret_value()
         if not sender.add(url):
             log.warning("a notification URL could not be parsed (scheme %s)", url.split(":", 1)[0])
     delivered = bool(len(sender)) and sender.notify(title=title, body=body)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -32,13 +31,12 @@ from gx.ledger import nothing_to_validate
 from gx.report import ContractReport, ContractViolation
 from pipelines.ingest import IngestReport, ingest
 from pipelines.progress import progress
-from pipelines.settings import DBT_DIR, Settings, SettingsError, parse_date
+from pipelines.settings import DBT_DIR, Settings
 
 RETRY_DELAYS = [2, 10, 30]
 # dbt's own output and files: node results go to the run log and artifacts instead. Nothing reads
-# target/manifest.json or run_results.json, and writing them cost about 0.7 s per build (1M events).
+# target/manifest.json or run_results.json, and writing them costs time in every build.
 QUIET = ["--quiet", "--no-use-colors", "--no-write-json"]
-LOCK_WAIT_SECONDS = float(os.environ.get("PODCAST_LOCK_WAIT_SECONDS", "0"))
 
 
 # ---------------------------------------------------------------------------- ingest
@@ -90,8 +88,6 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
     One task rather than a Prefect task per dbt node (prefect-dbt's PrefectDbtRunner): that made
     the hourly build about 4 times slower (README, "Measured figures")."""
     args = [*BUILD, *QUIET] + (["--full-refresh"] if full_refresh else [])
-    if settings.as_of:
-        args += ["--vars", f"{{as_of: '{settings.as_of.isoformat()}'}}"]
     _invoke_dbt(settings, args, "dbt-build", "dbt build: every model and test")
     return state_fingerprint
 
@@ -251,37 +247,22 @@ def warm_up(settings: Settings) -> None:
 # ---------------------------------------------------------------------------- the flow
 @flow(name="podcast_pipeline", log_prints=True)
 def podcast_pipeline(
-    data_dir: str | None = None,
-    warehouse: str | None = None,
-    exports_dir: str | None = None,
-    as_of: str | None = None,
-    full_refresh: bool = False,
-    replay_quarantine: bool = False,
-    refresh_docs: bool = False,
-    nightly_tests: bool = False,
+    settings: Settings | None = None, refresh_docs: bool = False, nightly_tests: bool = False
 ):
-    """Run the whole pipeline once; parameters override PODCAST_* environment variables.
+    """Run the whole pipeline once.
 
+    `settings` is the one settings object (the command line builds it); a deployment gives none, or
+    a JSON object of the settings it changes, over the PODCAST_* environment variables.
     `nightly_tests` also runs the data tests over every row after the build (the daily run)."""
+    settings = Settings.from_parameters(settings)
     try:
-        settings = Settings.from_env(
-            data_dir=Path(data_dir) if data_dir else None,
-            warehouse=Path(warehouse) if warehouse else None,
-            exports_dir=Path(exports_dir) if exports_dir else None,
-            as_of=parse_date(as_of) if as_of else None,
-            full_refresh=full_refresh or None,
-            replay_quarantine=replay_quarantine or None,
-        )
-    except SettingsError as error:
-        return Failed(message=str(error))
-    try:
-        with warehouse_lock(settings.warehouse, LOCK_WAIT_SECONDS):
+        with warehouse_lock(settings.warehouse, settings.lock_wait_seconds):
             summary = _run(settings, nightly_tests)
             if refresh_docs:
                 summary["dbt_docs"] = refresh_docs_sites(settings)
-    except (ContractViolation, DataTestFailed, WarehouseBusy, SettingsError) as error:
+    except (ContractViolation, DataTestFailed, WarehouseBusy) as error:
         notify(settings.notify_urls, "podcast pipeline failed", str(error))
-        return Failed(message=str(error))
+        return Failed(message=str(error), data=error)
     except Exception as error:
         notify(settings.notify_urls, "podcast pipeline failed", f"{type(error).__name__}: {error}")
         raise

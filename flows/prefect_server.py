@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-STARTUP_TIMEOUT_SECONDS = 120  # a first start (migrations) takes 10-30 s; allow a loaded machine
+STARTUP_TIMEOUT_SECONDS = 120  # a first start runs the database migrations; allow a loaded machine
 STOP_GRACE_SECONDS = 5  # as Prefect's own: SIGTERM, then SIGKILL
 DRAIN_TIMEOUT_SECONDS = 10
 LOG_NAME = "temporary-server.log"
@@ -52,8 +52,7 @@ PREFECT_SERVER_ENV = {
 # What this server skips, unless the environment sets these variables. Registering block types
 # only fills the catalogue the UI shows; `Block.save()` registers its own type, and a later
 # `prefect server start` on the same home registers them all. Turning off the memo as well skips
-# importing every installed Prefect collection just to hash the registry:
-# together 3-4 s of every start, about 6 s of a first one.
+# importing every installed Prefect collection just to hash the registry (seconds of every start).
 SERVER_SETTINGS = {
     "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
     "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",

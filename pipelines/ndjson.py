@@ -14,7 +14,7 @@ import codecs
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -61,7 +61,6 @@ class FileReadStats:
     rows: int = 0
     parse_errors: int = 0
     read_error: str | None = None
-    extra_fields: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -263,7 +262,7 @@ class EventFileReader:
             self._con.register("undecodable", _undecodable_table(block))
             lines_sql += "UNION ALL SELECT line_number, text, $undecodable FROM undecodable"
         try:
-            present = self._present_keys(stats)
+            present = self._present_keys()
             self._add_output([self.columns[key] for key in present] + [*META_COLUMNS, LOAD_ID_COLUMN])
             rows = self._con.sql(
                 f"""
@@ -289,12 +288,11 @@ class EventFileReader:
         stats.parse_errors += rows.num_rows - rows.column("_parse_error").null_count
         return rows
 
-    def _present_keys(self, stats: FileReadStats) -> list[str]:
+    def _present_keys(self) -> list[str]:
         """The known fields and every other key of the block's objects, registering new ones as columns."""
         seen = {key for (key,) in self._con.execute(_KEYS_SQL).fetchall()}
         for key in sorted(seen - self.columns.keys()):
             self.columns[key] = column_name(key, set(self.columns.values()))
-            stats.extra_fields.add(self.columns[key])
         return [key for key in self.columns if key in seen or key in KNOWN_FIELDS]
 
     def _projections(self, present: list[str]) -> str:

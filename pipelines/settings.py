@@ -1,16 +1,19 @@
 """One typed settings object for the whole pipeline: CLI flags > environment variables > defaults.
 
 Every path, threshold and switch the pipeline reads lives here. Environment variables use the
-`PODCAST_` prefix (`PODCAST_WAREHOUSE` is also what `dbt/profiles.yml` reads).
+`PODCAST_` prefix; dbt gets what it needs of them as vars (flows/dbt_build.py).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+from pydantic import SecretStr
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 GX_DIR = PROJECT_DIR / "gx"
@@ -43,7 +46,8 @@ def parse_datetime(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _parse_bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
+    """1/true/yes/on or 0/false/no/off (any case); empty is false."""
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
         return True
@@ -66,61 +70,101 @@ def parse_count(text: str) -> int:
     return int(text)
 
 
-def _parse_urls(text: str) -> tuple[str, ...]:
-    return tuple(url.strip() for url in text.replace("\n", ",").split(",") if url.strip())
+def parse_seconds(text: str) -> float:
+    """A duration in seconds, 0 or more (fractions allowed)."""
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text.strip()):
+        raise SettingsError(f"not a number of seconds (0 or more): {text!r}")
+    return float(text)
 
 
-# Keyed by the field annotations as written (strings, under `from __future__ import annotations`).
-_PARSERS = {
-    "Path": lambda text: Path(text).expanduser(),
-    "date | None": parse_date,
-    "datetime | None": parse_datetime,
-    "bool": _parse_bool,
-    "tuple[str, ...]": _parse_urls,
-    "str": parse_memory_limit,
-    "int": parse_count,
-}
+def parse_path(text: str) -> Path:
+    """A file or folder path; `~` is expanded."""
+    return Path(text).expanduser()
+
+
+def parse_secret_urls(text: str) -> tuple[SecretStr, ...]:
+    """Comma- or newline-separated URLs, kept secret: they print and serialize as asterisks."""
+    return tuple(SecretStr(url.strip()) for url in text.replace("\n", ",").split(",") if url.strip())
+
+
+def _parse(spec: Field, text: str, label: str) -> object:
+    try:
+        return spec.metadata["parse"](text)
+    except SettingsError as error:
+        raise SettingsError(f"{label}: {error}") from None
+
+
+def setting(default: object, parse: Callable[[str], object], **options: object):
+    """A settings field with the parser its environment variable's text goes through."""
+    return field(default=default, metadata={"parse": parse}, **options)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Where the data is, where results go, and how strict the run is."""
 
-    data_dir: Path = SAMPLE_DATA_DIR
-    warehouse: Path = PROJECT_DIR / "warehouse" / "podcast.duckdb"
-    exports_dir: Path = PROJECT_DIR / "exports"
-    gx_dir: Path = GX_DIR  # the GX file context: the contract, its results and data docs
-    as_of: date | None = None
-    full_refresh: bool = False
-    replay_quarantine: bool = False
+    data_dir: Path = setting(SAMPLE_DATA_DIR, parse_path)
+    warehouse: Path = setting(PROJECT_DIR / "warehouse" / "podcast.duckdb", parse_path)
+    exports_dir: Path = setting(PROJECT_DIR / "exports", parse_path)
+    # The GX file context: the contract, its results and data docs.
+    gx_dir: Path = setting(GX_DIR, parse_path)
+    # The reporting date; None means the date of the latest valid event.
+    as_of: date | None = setting(None, parse_date)
+    # Rebuild every dbt model rather than build the new loads incrementally.
+    full_refresh: bool = setting(False, parse_bool)
+    # Judge the quarantined rows again (after a contract fix) and move the ones that pass.
+    replay_quarantine: bool = setting(False, parse_bool)
     # "Now" for the contract's no-future-timestamps rule; None means the wall clock.
-    reference_time: datetime | None = None
+    reference_time: datetime | None = setting(None, parse_datetime)
     # DuckDB's memory cap for the contract and the dbt build; beyond it DuckDB spills to disk.
-    duckdb_memory_limit: str = "1GB"
+    duckdb_memory_limit: str = setting("1GB", parse_memory_limit)
+    # How long a run waits for another run on the same warehouse to finish before giving up.
+    lock_wait_seconds: float = setting(0.0, parse_seconds)
     # Validation runs of each suite kept in gx/uncommitted (results and data docs pages); older
     # ones are deleted after each data docs build (gx/data_docs.py), so the site stays fast.
-    data_docs_keep_runs: int = 50
-    # Apprise URLs that receive failure and data-quality notifications (secrets: never logged).
-    notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    data_docs_keep_runs: int = setting(50, parse_count)
+    # Apprise URLs that receive failure and data-quality notifications: secrets, never logged,
+    # and shown as asterisks wherever the settings are printed or stored (Prefect's parameters).
+    notify_urls: tuple[SecretStr, ...] = setting((), parse_secret_urls, repr=False)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
-        """Defaults, then `PODCAST_*` environment variables, then explicit overrides (CLI flags)."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then `PODCAST_*` environment variables, then explicit overrides (CLI flags,
+        already typed); an override of None leaves the setting as the environment has it."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for spec in fields(cls):
             raw = environ.get(ENV_PREFIX + spec.name.upper())
-            if raw is not None and raw != "":
-                parser = _PARSERS[spec.type]
-                try:
-                    values[spec.name] = parser(raw)
-                except SettingsError as error:
-                    raise SettingsError(f"{ENV_PREFIX}{spec.name.upper()}: {error}") from None
+            if raw:
+                values[spec.name] = _parse(spec, raw, f"{ENV_PREFIX}{spec.name.upper()}")
+        unknown = set(overrides) - {spec.name for spec in fields(cls)}
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def with_overrides(self, **overrides: object) -> Settings:
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+    @classmethod
+    def from_parameters(cls, parameters: Settings | Mapping[str, object] | None) -> Settings:
+        """The settings of a flow run: as given, or the environment's with a deployment's
+        parameters (JSON values: text, booleans, lists) over it."""
+        if parameters is None or isinstance(parameters, Settings):
+            return parameters or cls.from_env()
+        specs = {spec.name: spec for spec in fields(cls)}
+        overrides = {}
+        for name, value in parameters.items():
+            if name in specs and value is not None:
+                text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+                overrides[name] = _parse(specs[name], text, name)
+            else:
+                overrides[name] = value
+        return cls.from_env(**overrides)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: type, handler: Callable) -> object:
+        """As a Prefect flow parameter: a deployment's JSON object becomes `from_parameters(...)`."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_before_validator_function(cls.from_parameters, handler(source))
 
     @property
     def now(self) -> datetime:

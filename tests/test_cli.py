@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.lock import warehouse_lock
 from tests.conftest import event, write_lines
 from tests.prefect_server import prefect_server
 from tests.workspace import Workspace
@@ -97,6 +98,17 @@ def test_whatever_fails_the_terminal_gets_one_line_and_the_run_log_the_trace(
 
     verbose = run_cli(workspace, prefect_env, "--verbose")
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
+def test_a_warehouse_another_run_holds_exits_75_without_waiting_by_default(
+    prefect_env: dict, workspace: Workspace
+) -> None:
+    with warehouse_lock(workspace.warehouse):
+        line = assert_one_error_line(run_cli(workspace, prefect_env), code=75)
+        assert "another run is using" in line
+        waited = run_cli(workspace, {**prefect_env, "PODCAST_LOCK_WAIT_SECONDS": "1.5"})
+    assert waited.returncode == 75 and "Traceback" not in waited.stderr
+    assert "waited 1.5 s" in waited.stderr
 
 
 def test_a_run_with_nothing_new_imports_neither_dlt_nor_gx_nor_dbt(

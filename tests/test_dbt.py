@@ -34,7 +34,6 @@ MARTS = (
 
 
 def dbt(settings: Settings, monkeypatch, *args: str):
-    monkeypatch.setenv("PODCAST_WAREHOUSE", str(settings.warehouse))  # restored after the test
     return run_dbt(settings, [*args, "--quiet"])
 
 
@@ -311,9 +310,8 @@ def test_as_of_must_be_a_date(settings: Settings, data_dir: Path, monkeypatch) -
     write_lines(data_dir / "events" / "a.jsonl", [event()])
     ingest(settings)
     validate(settings.warehouse, settings.gx_dir, settings.now)
-    injected = '{as_of: "2024-01-01\'; DROP TABLE marts.dim_users; --"}'
-    monkeypatch.setenv("PODCAST_WAREHOUSE", str(settings.warehouse))
-    result = run_dbt(settings, ["build", "--quiet", "--vars", injected])
+    injected = {"as_of": "2024-01-01'; DROP TABLE marts.dim_users; --"}
+    result = run_dbt(settings, ["build", "--quiet"], extra_vars=injected)
     assert not result.success
     assert query(settings, "SELECT count(*) FROM silver.events") == [(1,)]
 

@@ -43,11 +43,13 @@ def test_backfill_deployment_runs_through_a_process_worker(prefect_env: dict, se
     for name in ("hourly-incremental", "daily-with-docs", "backfill"):
         assert name in deployed
     parameters = {
-        "data_dir": str(settings.data_dir),
-        "warehouse": str(settings.warehouse),
-        "exports_dir": str(settings.exports_dir),
-        "as_of": "2024-05-31",
-        "full_refresh": True,
+        "settings": {
+            "data_dir": str(settings.data_dir),
+            "warehouse": str(settings.warehouse),
+            "exports_dir": str(settings.exports_dir),
+            "as_of": "2024-05-31",
+            "full_refresh": True,
+        }
     }
     started = prefect(
         env, "deployment", "run", "podcast_pipeline/backfill", "--params", json.dumps(parameters)

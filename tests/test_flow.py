@@ -15,7 +15,7 @@ from prefect.client.orchestration import get_client
 from prefect.testing.utilities import prefect_test_harness
 
 import flows.pipeline as pipeline
-from flows.lock import warehouse_lock
+from flows.lock import WarehouseBusy, warehouse_lock
 from flows.pipeline import podcast_pipeline
 from flows.summary import summary_lines
 from pipelines.generate import generate
@@ -58,14 +58,16 @@ def answers(settings: Settings) -> dict[str, bytes]:
     return {name: (settings.exports_dir / f"{name}.csv").read_bytes() for name in EXPORTS}
 
 
-def run_flow(settings: Settings, **extra):
-    return podcast_pipeline(
-        data_dir=str(settings.data_dir),
-        warehouse=str(settings.warehouse),
-        exports_dir=str(settings.exports_dir),
-        return_state=True,
-        **extra,
+def run_flow(settings: Settings, nightly_tests: bool = False, **overrides):
+    """The flow on the environment's settings (as a deployment's run has them) with the test's
+    folders and any overrides: the one settings object, built once."""
+    run_settings = Settings.from_env(
+        data_dir=settings.data_dir,
+        warehouse=settings.warehouse,
+        exports_dir=settings.exports_dir,
+        **overrides,
     )
+    return podcast_pipeline(run_settings, nightly_tests=nightly_tests, return_state=True)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -257,6 +259,7 @@ def test_second_run_on_a_busy_warehouse_exits_with_a_message(flow_settings: Sett
     with warehouse_lock(flow_settings.warehouse):
         state = run_flow(flow_settings)
     assert state.is_failed() and "another run is using" in state.message
+    assert isinstance(state.result(raise_on_failure=False), WarehouseBusy)  # what exit code 75 reads
     assert not flow_settings.warehouse.exists() or query(
         flow_settings, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'bronze'"
     ) == [(0,)]

@@ -1,0 +1,92 @@
+"""pipelines/settings.py on its own: each setting's parser, the order of precedence, a
+deployment's JSON parameters, and notification URLs that never print."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.encoders import jsonable_encoder
+from pydantic import TypeAdapter
+
+from pipelines.settings import Settings, SettingsError
+
+SECRET = "json://hooks.example/s3cret-token"
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "field", "value"),
+    [
+        ("PODCAST_DATA_DIR", "~/logs", "data_dir", Path("~/logs").expanduser()),
+        ("PODCAST_AS_OF", "2024-06-01", "as_of", date(2024, 6, 1)),
+        ("PODCAST_FULL_REFRESH", "Yes", "full_refresh", True),
+        ("PODCAST_REPLAY_QUARANTINE", "off", "replay_quarantine", False),
+        (
+            "PODCAST_REFERENCE_TIME",
+            "2025-01-01T10:00:00",
+            "reference_time",
+            datetime(2025, 1, 1, 10, tzinfo=UTC),
+        ),
+        ("PODCAST_DUCKDB_MEMORY_LIMIT", " 512MB ", "duckdb_memory_limit", "512MB"),
+        ("PODCAST_LOCK_WAIT_SECONDS", "2.5", "lock_wait_seconds", 2.5),
+        ("PODCAST_DATA_DOCS_KEEP_RUNS", "7", "data_docs_keep_runs", 7),
+    ],
+)
+def test_each_variable_is_parsed_by_its_own_parser(
+    variable: str, text: str, field: str, value: object
+) -> None:
+    assert getattr(Settings.from_env({variable: text}), field) == value
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [
+        ("PODCAST_AS_OF", "2024-6-1"),
+        ("PODCAST_FULL_REFRESH", "maybe"),
+        ("PODCAST_DUCKDB_MEMORY_LIMIT", "lots"),
+        ("PODCAST_LOCK_WAIT_SECONDS", "-1"),
+        ("PODCAST_LOCK_WAIT_SECONDS", "1GB"),  # a memory size is no duration
+        ("PODCAST_DATA_DOCS_KEEP_RUNS", "0"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_its_variable(variable: str, text: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: text})
+    assert str(raised.value).startswith(f"{variable}: ") and "\n" not in str(raised.value)
+
+
+def test_flags_win_over_variables_and_variables_over_defaults() -> None:
+    environ = {"PODCAST_WAREHOUSE": "/env/w.duckdb", "PODCAST_EXPORTS_DIR": "/env/exports"}
+    settings = Settings.from_env(environ, warehouse=Path("/flag/w.duckdb"), as_of=None)
+    assert settings.warehouse == Path("/flag/w.duckdb")  # the flag
+    assert settings.exports_dir == Path("/env/exports")  # the variable
+    assert settings.as_of is None and settings.lock_wait_seconds == 0.0  # a flag of None, the defaults
+
+
+def test_an_unknown_override_is_refused() -> None:
+    with pytest.raises(SettingsError, match="unknown setting"):
+        Settings.from_env({}, warehuose=Path("/typo"))
+
+
+def test_a_deployments_json_parameters_go_over_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("PODCAST_EXPORTS_DIR", "/env/exports")
+    parameters = json.loads(
+        '{"as_of": "2024-05-31", "full_refresh": true, "notify_urls": ["json://a", "json://b"]}'
+    )
+    settings = TypeAdapter(Settings | None).validate_python(parameters)  # as Prefect validates the flow's
+    assert settings.as_of == date(2024, 5, 31) and settings.full_refresh is True
+    assert settings.exports_dir == Path("/env/exports")
+    assert [url.get_secret_value() for url in settings.notify_urls] == ["json://a", "json://b"]
+    given = Settings.from_env({})
+    assert Settings.from_parameters(given) is given  # the command line's object, as it is
+
+
+def test_notification_urls_never_print_nor_serialize(monkeypatch) -> None:
+    monkeypatch.setenv("PODCAST_NOTIFY_URLS", f"{SECRET}, json://other")
+    settings = Settings.from_env()
+    assert len(settings.notify_urls) == 2
+    assert settings.notify_urls[0].get_secret_value() == SECRET
+    shown = [repr(settings), str(settings), json.dumps(jsonable_encoder(settings))]  # Prefect's parameters
+    assert not any("s3cret" in text for text in shown)
