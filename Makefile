@@ -15,7 +15,7 @@ CHROMIUM_HINT := make test needs Debian's chromium; run: sudo apt-get update && 
 chromium_missing = $(if $(shell command -v $(CHROMIUM)),,yes)
 can_apt_install = $(and $(filter 0,$(shell id -u)),$(shell command -v apt-get))
 
-.PHONY: help install run sample ingest test browser lint docs serve bench bench-load bench-contract bench-pipeline bench-hourly soak clean
+.PHONY: help install run sample ingest test test-fast browser lint docs serve bench bench-load bench-contract bench-pipeline bench-hourly soak clean
 
 help: ## to list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ run: install sample ## to run the whole pipeline on the sample (python flows/mai
 
 test: browser install ## to run the test suite (installs Debian's chromium first if it is missing)
 	$(PY) -m pytest
+
+test-fast: install ## to run the inner loop: the pure helpers' unit tests and the generator (seconds)
+	$(PY) -m pytest -q tests/unit tests/test_generate.py
 
 browser: ## to install Debian's chromium when it is missing (root), or stop saying how
 	$(if $(chromium_missing),$(if $(can_apt_install),,$(error $(CHROMIUM_HINT))))
