@@ -1,14 +1,13 @@
 """Run dbt in-process against the warehouse, then release the DuckDB file.
 
 dbt-duckdb keeps one DuckDB handle open for a whole command (`keep_open: true` in
-dbt/profiles.yml: per-node connections made builds 40 % slower); the flow's other steps and any
-reader need the file afterwards, so every invocation closes it here. (Not named dbt.py: run as a
+dbt/profiles.yml: opening one per node is slower); the flow's other steps and any reader need the
+file afterwards, so every invocation closes it here. (Not named dbt.py: run as a
 script, flows/ is first on sys.path and would shadow the dbt package.)
 """
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +61,6 @@ def run_dbt(
     finally:
         DuckDBConnectionManager.close_all_connections()
         reset_adapters()
-        gc.collect()  # drop the last Python handles on the file (else nanobind reports leaks at exit)
 
 
 def full_refresh_unfinished(warehouse: Path) -> bool:

@@ -150,26 +150,5 @@ def _add_process_seconds(summary: dict, flow_started: float, flow_ended: float) 
     }
 
 
-def exit_quietly(code: int) -> None:
-    """Exit after the normal exit handlers, skipping module teardown.
-
-    dbt-duckdb leaves DuckDB bindings referenced from worker threads, and at
-    teardown nanobind prints dozens of "leaked instance" lines that mean nothing to a user. The
-    exit handlers (Prefect's temporary server) still run; only teardown is skipped.
-    """
-    import atexit
-
-    # Normally drained at interpreter shutdown, which os._exit skips: without this, the logs of a
-    # run against a Prefect server of the user's own are lost.
-    if "prefect.events.worker" in sys.modules:
-        sys.modules["prefect.events.worker"].EventsWorker.drain_all()
-    if "prefect.logging.handlers" in sys.modules:
-        sys.modules["prefect.logging.handlers"].APILogWorker.drain_all()
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    exit_quietly(main())
+    sys.exit(main())

@@ -41,7 +41,9 @@ def _release_duckdb_engine() -> None:
     and the cycles that this frees are never collected. With GX and dlt loaded, duckdb_engine's
     modules are among them, and their classes and functions (their annotations name
     `duckdb.DuckDBPyConnection`) keep DuckDB's types alive: nanobind then prints dozens of "leaked
-    instance" lines at exit. Released here, before that collection, they go with it."""
+    instance" lines at exit. Released here, before that collection, they go with it. This is the one
+    guard against that noise: every process (the CLI, a Prefect worker's flow run, pytest) exits
+    normally, since dbt's and the contract's connections are closed where they are opened."""
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] != "duckdb_engine":
             continue

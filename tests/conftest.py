@@ -89,21 +89,3 @@ def settings(data_dir: Path, tmp_path: Path, gx_dir: Path) -> Settings:
 def query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
-
-
-_EXIT_STATUS = {"code": 0}
-
-
-def pytest_sessionfinish(session, exitstatus) -> None:
-    _EXIT_STATUS["code"] = int(exitstatus)
-
-
-def pytest_unconfigure(config) -> None:
-    """Leave like flows/main.py does: exit handlers run, module teardown (nanobind noise) does not."""
-    import atexit
-    import sys
-
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(_EXIT_STATUS["code"])

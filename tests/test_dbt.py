@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -68,7 +69,7 @@ def assert_equals_a_full_refresh(
     if nightly_tests:
         nightly = dbt(settings, monkeypatch, *NIGHTLY_TESTS)
         assert nightly.success, (step, [r.node.name for r in nightly.result if r.status != "pass"])
-    rebuilt = settings.with_overrides(warehouse=tmp_path / "rebuilt" / "rebuilt.duckdb")
+    rebuilt = replace(settings, warehouse=tmp_path / "rebuilt" / "rebuilt.duckdb")
     rebuilt.warehouse.parent.mkdir(exist_ok=True)
     shutil.copy(settings.warehouse, rebuilt.warehouse)
     dbt_build(rebuilt, monkeypatch, "--full-refresh")
