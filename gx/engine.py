@@ -149,14 +149,7 @@ class DuckDBEngine:
 
     # ------------------------------------------------------------------ rows and rules
     def prepared_sql(self, contract: TableContract, expectations: Iterable) -> str:
-        """SELECT of a bronze table's rows as the suite sees them (callers append a WHERE clause):
-        keys and raw text, then each typed column the suite's entries declare."""
-        typed = [
-            f"{TYPINGS[kind](f'b.{quote(raw)}')} AS {quote(column)}"
-            for column, (raw, kind) in typed_columns(expectations).items()
-        ]
-        columns = [f"b.{quote(c)}" for c in (*KEYS, *contract.raw_columns)] + typed
-        return f"SELECT {', '.join(columns)} FROM bronze.{contract.table} AS b"
+        return prepared_sql(contract, expectations)
 
     def compile_rules(self, expectations: Iterable, parameters: dict) -> list[CompiledRule]:
         return [compile_expectation(e, parameters) for e in expectations]
