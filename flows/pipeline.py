@@ -63,13 +63,7 @@ def validate_and_split(settings: Settings) -> ContractReport:
         return ContractReport()
     from gx.validate import validate
 
-    report = validate(
-        settings.warehouse,
-        settings.gx_dir,
-        settings.now,
-        replay=settings.replay_quarantine,
-        memory_limit=settings.duckdb_memory_limit,
-    )
+    report = validate(settings)
     for table, outcome in report.tables.items():
         get_run_logger().info("%s: %s valid, %s quarantined", table, outcome.valid, outcome.quarantined)
     return report

@@ -16,14 +16,17 @@ import great_expectations as gx
 from great_expectations.data_context import FileDataContext
 
 from gx.duckdb_source import DuckDBDatasource
+from gx.frames import BATCH_DATABASE
 from gx.suites import SUITES
 from pipelines.settings import GX_DIR
 
-# Each suite validates the table of its name in the in-memory DuckDB database `contract_batch`,
-# which the runner (gx/validate.py) fills with the rows under validation and binds to GX.
-DATASOURCE = "contract_batch"
+# Each suite validates the table of its name in the in-memory database BATCH_DATABASE, which the
+# engine (gx/engine.py) fills with the rows under validation and gx/checkpoints.py binds to GX.
+DATASOURCE = BATCH_DATABASE
 BATCH = "whole_table"
 DOCS_SITE = "local_site"
+DOCS_SITE_DIR = Path("uncommitted") / "data_docs" / DOCS_SITE  # in the GX folder
+DOCS_INDEX = DOCS_SITE_DIR / "index.html"
 # The pages render with the project's templates, which load their scripts and styles from the
 # site itself. It stays fast to open: gx/data_docs.py keeps the last validation runs of each
 # suite only, so the index lists them all (GX #11542).
@@ -33,7 +36,7 @@ DOCS_SITE_CONFIG = {
     "show_how_to_buttons": False,
     "store_backend": {
         "class_name": "TupleFilesystemStoreBackend",
-        "base_directory": "uncommitted/data_docs/local_site/",
+        "base_directory": f"{DOCS_SITE_DIR.as_posix()}/",
     },
     "site_index_builder": {
         "class_name": "DefaultSiteIndexBuilder",
@@ -84,8 +87,8 @@ def build(gx_dir: Path = GX_DIR) -> FileDataContext:
             gx.ValidationDefinition(name=name, data=batch, suite=suite)
         )
         # SUMMARY: counts and a sample of failing values. No unexpected_index_column_names: GX
-        # looks those up row by row in Python (4 s per 1M rows); the split keeps every failing
-        # row's source file and line in the quarantine tables.
+        # looks those up row by row in Python; the split keeps every failing row's source file
+        # and line in the quarantine tables.
         result_format = {
             "result_format": "SUMMARY",
             "partial_unexpected_count": 20,
@@ -95,7 +98,7 @@ def build(gx_dir: Path = GX_DIR) -> FileDataContext:
             gx.Checkpoint(
                 name=checkpoint_name(name),
                 validation_definitions=[definition],
-                # No UpdateDataDocsAction: gx/validate.py renders all of a run's results in one
+                # No UpdateDataDocsAction: gx/data_docs.py renders all of a run's results in one
                 # data docs build (each build recompiles GX's templates and redraws the index).
                 actions=[],
                 result_format=result_format,

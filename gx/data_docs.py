@@ -22,6 +22,7 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
+from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 from great_expectations.data_context.util import instantiate_class_from_config
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -52,6 +53,20 @@ VENDOR_FILES = {
 _KEEP_RUNS_NOTE = re.compile(r"(<strong data-keep-runs>)[^<]*(</strong>)")
 
 log = logging.getLogger(__name__)
+
+
+def build_run_docs(context, results: list) -> None:
+    """Render a run's checkpoint results and their suites into the data docs, in one build.
+
+    The checkpoints carry no UpdateDataDocsAction: each build recompiles GX's templates and
+    re-renders the index, so one build per run replaces one per checkpoint."""
+    identifiers: list = []
+    for result in results:
+        for identifier, validation in result.run_results.items():
+            identifiers += [identifier, ExpectationSuiteIdentifier(name=validation.suite_name)]
+    if identifiers:
+        context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
+        finish_data_docs(context)
 
 
 def finish_data_docs(context, keep_runs: int | None = None) -> list:

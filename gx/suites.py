@@ -4,8 +4,12 @@ This module is the one place a rule is written. `python -m gx.build` writes thes
 the GX file context beside it (gx/expectations/*.json), and a test fails if the committed JSON
 drifts from this code. Each expectation's `meta.rule` names the rule in quarantine reasons.
 
-Suites validate the rows prepared by gx/frames.py: raw text as loaded, plus the typed columns
-(`event_type_norm`, `event_ts`, `duration_value`, ...) that silver keeps. A row passes only if
+Suites validate each bronze row as raw text plus typed columns (`event_type_norm`, `event_ts`,
+`duration_value`, ...) that silver keeps. A typed column is declared by the entry that first
+judges it, `typed=(raw column, kind)`: the kinds are the engine's typings (gx/engine.py TYPINGS),
+and the prepared rows carry every typed column their suite declares. So a new rule is one entry
+here: its typed column (if any), GX's check and the SQL judge (gx/sql_rules.py) all follow from
+it, and `python -m gx.build` writes it into the JSON. A row passes only if
 every typed column the models need is derived from it: the shape rules (regexes) explain why a
 text is wrong, and a rule on each typed column (`timestamp_real_instant`, the range rules) makes
 sure no row reaches silver with a value its typing could not produce.
@@ -34,8 +38,13 @@ _WITH_DURATION = Column("event_type_norm").is_in(["play", "complete"])
 _WITHOUT_DURATION = Column("event_type_norm").is_in(["pause", "seek"])
 
 
-def _rule(name: str, description: str) -> dict:
-    return {"meta": {"rule": name}, "description": description}
+def _rule(name: str, description: str, typed: tuple[str, str] | None = None) -> dict:
+    """An entry's name (`meta.rule`), its description and, for the entry declaring a typed
+    column, the raw column it is typed from and how (`meta.typed`)."""
+    meta: dict = {"rule": name}
+    if typed is not None:
+        meta["typed"] = {"from": typed[0], "as": typed[1]}
+    return {"meta": meta, "description": description}
 
 
 def _present_and_not_blank(column: str, condition=None) -> list:
@@ -64,7 +73,7 @@ def event_expectations() -> list:
         gxe.ExpectColumnValuesToNotBeNull(
             column="event_type_norm",
             row_condition=_PARSED,
-            **_rule("event_type_present", "`event_type` is present."),
+            **_rule("event_type_present", "`event_type` is present.", typed=("event_type", "lower_trim")),
         ),
         gxe.ExpectColumnValuesToBeInSet(
             column="event_type_norm",
@@ -88,6 +97,7 @@ def event_expectations() -> list:
                 "timestamp_real_instant",
                 "`timestamp` names a real instant (a real calendar day, hour < 24, minute and second "
                 "< 60, offset < 24 h).",
+                typed=("timestamp", "instant"),
             ),
         ),
         gxe.ExpectColumnValuesToBeBetween(
@@ -114,7 +124,11 @@ def event_expectations() -> list:
             min_value=1,
             max_value=MAX_DURATION_SECONDS,
             row_condition=_WITH_DURATION,
-            **_rule("duration_in_range", "`duration` is > 0 and at most 86,400 seconds."),
+            **_rule(
+                "duration_in_range",
+                "`duration` is > 0 and at most 86,400 seconds.",
+                typed=("duration", "number"),
+            ),
         ),
         gxe.ExpectColumnValuesToBeNull(
             column="duration",
@@ -133,7 +147,11 @@ def user_expectations() -> list:
         ),
         gxe.ExpectColumnValuesToNotBeNull(
             column="signup_date_parsed",
-            **_rule("signup_date_valid", "`signup_date` is a valid YYYY-MM-DD date."),
+            **_rule(
+                "signup_date_valid",
+                "`signup_date` is a valid YYYY-MM-DD date.",
+                typed=("signup_date", "date"),
+            ),
         ),
         gxe.ExpectColumnValuesToNotBeNull(
             column="country", **_rule("country_present", "`country` is present.")
@@ -167,11 +185,16 @@ def episode_expectations() -> list:
             **_rule(
                 "duration_seconds_in_range",
                 "`duration_seconds` is greater than 0 and fits a 32-bit integer.",
+                typed=("duration_seconds", "number"),
             ),
         ),
         gxe.ExpectColumnValuesToNotBeNull(
             column="release_date_parsed",
-            **_rule("release_date_valid", "`release_date` is a valid YYYY-MM-DD date."),
+            **_rule(
+                "release_date_valid",
+                "`release_date` is a valid YYYY-MM-DD date.",
+                typed=("release_date", "date"),
+            ),
         ),
     ]
 

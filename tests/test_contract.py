@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from gx.build import open_context
+from gx.chunks import Chunk, plan_chunks, stage_ahead
 from gx.frames import EVENTS
 from gx.ledger import suite_fingerprint
 from gx.report import ContractViolation
 from gx.suites import ISO_8601, SUITES
-from gx.validate import Chunk, plan_chunks, stage_ahead, validate
+from gx.validate import validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest
 from pipelines.settings import Settings
@@ -38,7 +39,7 @@ QUARANTINED_DIRT = (
 
 def run_contract(settings: Settings, replay: bool = False):
     ingest(settings)
-    return validate(settings.warehouse, settings.gx_dir, settings.now, replay=replay)
+    return validate(replace(settings, replay_quarantine=replay))
 
 
 def quarantined(settings: Settings) -> list[tuple]:
@@ -192,7 +193,7 @@ def test_suite_change_revalidates_everything(settings: Settings, data_dir: Path)
             expectation.max_value = 3600
     suite.save()
     assert suite_fingerprint(settings.gx_dir, "events") != before
-    report = validate(settings.warehouse, settings.gx_dir, settings.now)
+    report = validate(settings)
     assert report.revalidated == ["events"]
     assert quarantined(settings) == [(2, ["duration_in_range"])]
     assert query(settings, "SELECT count(*) FROM silver.events") == [(1,)]
@@ -229,7 +230,7 @@ def test_chunk_plan_packs_small_files_and_cuts_large_ones_into_line_ranges() -> 
 def test_chunks_are_staged_ahead_up_to_chunk_rows_beside_the_one_validated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("gx.validate.CHUNK_ROWS", 40)
+    monkeypatch.setattr("gx.chunks.CHUNK_ROWS", 40)
     chunks = [Chunk(EVENTS, "L", 0, "", [], 1, 1, rows) for rows in (10, 10, 30, 30, 30, 50)]
     staged: list = []
     ahead = []
@@ -258,7 +259,7 @@ def test_a_load_validated_in_chunks_splits_like_in_one(
     run_contract(settings)
     in_one = query(settings, split)
     chunked = replace(settings, warehouse=tmp_path / "chunked" / "w.duckdb")
-    monkeypatch.setattr("gx.validate.CHUNK_ROWS", 4)
+    monkeypatch.setattr("gx.chunks.CHUNK_ROWS", 4)
     report = run_contract(chunked)
     assert query(chunked, split) == in_one
     assert len([run for run in report.run_ids if run.startswith("events-load-")]) == 4  # a: 3 ranges; b, c
@@ -305,7 +306,8 @@ def test_committed_suites_match_the_code(tmp_path: Path) -> None:
 def test_when_gx_and_the_split_disagree_nothing_is_written(
     settings: Settings, data_dir: Path, monkeypatch
 ) -> None:
-    import gx.validate as contract
+    import gx.engine as contract
+    from gx.report import ContractEngineMismatch
 
     write_lines(data_dir / "events" / "a.jsonl", [event(), event(user=None)])
     real = contract.compile_expectation
@@ -315,7 +317,7 @@ def test_when_gx_and_the_split_disagree_nothing_is_written(
         return replace(rule, sql="FALSE") if rule.rule == "user_id_present" else rule
 
     monkeypatch.setattr(contract, "compile_expectation", blind_to_missing_users)
-    with pytest.raises(contract.ContractEngineMismatch, match="user_id_present"):
+    with pytest.raises(ContractEngineMismatch, match="user_id_present"):
         run_contract(settings)
     written = query(
         settings,

@@ -91,7 +91,7 @@ def test_data_docs_render_offline_with_runs_failures_and_counts(settings: Settin
     ]
     write_lines(data_dir / "events" / "a.jsonl", lines)
     ingest(settings)
-    report = validate(settings.warehouse, settings.gx_dir, settings.now)
+    report = validate(settings)
     assert report.data_docs == site_of(settings) / "index.html"
 
     index = render_offline(report.data_docs)
@@ -142,7 +142,7 @@ def test_data_docs_keep_the_last_runs_of_each_suite(
     for load in range(keep + more):
         write_lines(data_dir / "events" / f"{load}.jsonl", [event(user=f"user_{load}")])
         ingest(settings)
-        report = validate(settings.warehouse, settings.gx_dir, settings.now)
+        report = validate(settings)
         if load == 0:  # a result whose page is gone (a failed build) is pruned all the same
             shutil.rmtree(next((site / "validations" / "events").iterdir()))
     latest = [run.split(" @ ")[0] for run in report.run_ids]

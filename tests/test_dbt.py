@@ -46,7 +46,7 @@ def dbt_build(settings: Settings, monkeypatch, *extra: str) -> None:
 
 def run_all(settings: Settings, monkeypatch, *extra: str) -> None:
     ingest(settings)
-    validate(settings.warehouse, settings.gx_dir, settings.now)
+    validate(settings)
     dbt_build(settings, monkeypatch, *extra)
 
 
@@ -213,7 +213,7 @@ def test_a_batch_processed_again_gives_the_same_models(
     # Stopped after some models: the fact, sessions and one dimension took the batch, the rest did not.
     shutil.copy(later[0], data_dir / "events")
     ingest(settings)
-    validate(settings.warehouse, settings.gx_dir, settings.now)
+    validate(settings)
     before = processed_loads(settings)
     some_models = ("fct_listening_events", "fct_listening_sessions", "dim_users")
     partial = dbt(settings, monkeypatch, "run", "--select", *some_models)
@@ -226,7 +226,7 @@ def test_a_batch_processed_again_gives_the_same_models(
     # Failed on one model (its table drifted from the model): the others took the batch.
     shutil.copy(later[1], data_dir / "events")
     ingest(settings)
-    validate(settings.warehouse, settings.gx_dir, settings.now)
+    validate(settings)
     before = processed_loads(settings)
     with duckdb.connect(str(settings.warehouse)) as con:
         con.execute("ALTER TABLE marts.user_engagement ADD COLUMN drift INTEGER")
@@ -310,7 +310,7 @@ def test_late_reference_rows_link_up(settings: Settings, data_dir: Path, monkeyp
 def test_as_of_must_be_a_date(settings: Settings, data_dir: Path, monkeypatch) -> None:
     write_lines(data_dir / "events" / "a.jsonl", [event()])
     ingest(settings)
-    validate(settings.warehouse, settings.gx_dir, settings.now)
+    validate(settings)
     injected = {"as_of": "2024-01-01'; DROP TABLE marts.dim_users; --"}
     result = run_dbt(settings, ["build", "--quiet"], extra_vars=injected)
     assert not result.success

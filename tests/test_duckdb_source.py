@@ -64,9 +64,12 @@ from pipelines.settings import GX_DIR, Settings
 root = Path({str(tmp_path)!r})
 shutil.copytree(GX_DIR, root / "gx", ignore=shutil.ignore_patterns("uncommitted"))
 generate(root / "data", 500, seed=3, n_files=1)
-settings = Settings(data_dir=root / "data", warehouse=root / "w.duckdb", gx_dir=root / "gx")
+settings = Settings(
+    data_dir=root / "data", warehouse=root / "w.duckdb", gx_dir=root / "gx",
+    reference_time=datetime(2025, 1, 1, tzinfo=UTC),
+)
 ingest(settings)
-print(validate(settings.warehouse, settings.gx_dir, datetime(2025, 1, 1, tzinfo=UTC)).tables["events"].rows)
+print(validate(settings).tables["events"].rows)
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "500", done.stderr[-2000:]

@@ -75,7 +75,7 @@ def test_hostile_event_file_is_loaded_or_reported_never_raises(
     write_lines(data_dir / "events" / "good.jsonl", [event()])
     (data_dir / "events" / name).write_bytes(content)
     report = ingest(settings)
-    validate(settings.warehouse, settings.gx_dir, settings.now)
+    validate(settings)
     assert_accounted(settings, report)
     files = {f["source_file"]: f for f in report.files}
     hostile = files[f"events/{name}"]
@@ -146,7 +146,7 @@ def test_broken_reference_csv_is_loaded_and_judged_never_raises(
     write_lines(data_dir / "events" / "a.jsonl", [event()])
     report = ingest(settings)
     try:
-        validate(settings.warehouse, settings.gx_dir, settings.now)
+        validate(settings)
         failed = None
     except ContractViolation as error:
         failed = str(error)

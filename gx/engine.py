@@ -1,0 +1,296 @@
+"""The SQL engine the contract runs on: DuckDB, behind one seam a second engine can implement.
+
+`Engine` is everything the run asks of the warehouse's engine: prepare a chunk's rows (raw text
+plus the typed columns the suites name), stage them where GX reads them, judge them with the
+suites' rules compiled to its SQL (gx/sql_rules.py is DuckDB's dialect of a rule), write the split
+into silver and quarantine, and record what was validated. `DuckDBEngine` is the only
+implementation; a Spark engine would implement the same methods.
+
+DuckDB specifics kept here: one warehouse connection (UTC, a memory limit), an in-memory database
+attached as BATCH_DATABASE holding one table per suite, and cursors of that connection for GX and
+for the split thread (DuckDB releases the GIL, so they work beside each other).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from gx.frames import BATCH_DATABASE, KEYS, REFERENCE_COVERAGE_SQL, TableContract
+from gx.ledger import LEDGER_DDL, has_table, loads_to_validate, raise_if_reference_untrustworthy
+from gx.sql_rules import CompiledRule, compile_expectation, quote
+from pipelines.settings import parse_memory_limit
+
+STAGED = "__staged_"  # the batch tables chunks are staged into, numbered in run order
+
+
+# How each kind of typed column is derived from its raw text, as SQL over `text`. A suite entry
+# names a kind (gx/suites.py `typed=`); the rows that pass keep exactly these values in silver.
+def utc_instant(text: str) -> str:
+    """The UTC instant an ISO-8601 text names, NULL when it names none.
+
+    DuckDB's cast alone accepts hour 24 (as the next midnight) and offsets such as +99:99, so the
+    date and time of day are also parsed strictly, and an offset must be under 24 hours."""
+    has_offset = f"(substr({text}, -6, 1) IN ('+', '-') AND substr({text}, -3, 1) = ':')"
+    return f"""CASE
+            WHEN try_strptime(left({text}, 19), '%Y-%m-%dT%H:%M:%S') IS NOT NULL
+                AND (NOT {has_offset} OR (
+                    try_cast(substr({text}, -5, 2) AS INTEGER) < 24
+                    AND try_cast(substr({text}, -2, 2) AS INTEGER) < 60))
+            THEN try_cast({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
+        END"""
+
+
+TYPINGS = {
+    "lower_trim": lambda text: f"lower(trim({text}))",
+    "instant": utc_instant,
+    # A DOUBLE, so that any run of digits has a value (a huge one is out of range rather than
+    # NULL); the shape rules say whether it is an integer.
+    "number": lambda text: f"try_cast({text} AS DOUBLE)",
+    "date": lambda text: f"CAST(try_strptime({text}, '%Y-%m-%d') AS DATE)",
+}
+
+
+def typed_columns(expectations: Iterable) -> dict[str, tuple[str, str]]:
+    """The typed columns a suite's entries declare: column -> (raw column, kind of typing)."""
+    typed: dict[str, tuple[str, str]] = {}
+    for expectation in expectations:
+        declared = (expectation.meta or {}).get("typed")
+        if declared:
+            source = (declared["from"], declared["as"])
+            if typed.setdefault(expectation.column, source) != source:
+                raise ValueError(
+                    f"{expectation.column} is typed two ways: {typed[expectation.column]}, {source}"
+                )
+    return typed
+
+
+def prepared_sql(contract: TableContract, expectations: Iterable) -> str:
+    """SELECT of a bronze table's rows as its suite sees them (callers append a WHERE clause):
+    keys and raw text, then each typed column the suite's entries declare."""
+    typed = [
+        f"{TYPINGS[kind](f'b.{quote(raw)}')} AS {quote(column)}"
+        for column, (raw, kind) in typed_columns(expectations).items()
+    ]
+    columns = [f"b.{quote(c)}" for c in (*KEYS, *contract.raw_columns)] + typed
+    return f"SELECT {', '.join(columns)} FROM bronze.{contract.table} AS b"
+
+
+def batch_table(suite: str, suffix: str = "") -> str:
+    """The batch table of a suite: the rows under validation, which the suite's GX asset reads.
+    With STAGED and a number, a table a later batch is staged into before it takes that place."""
+    return f"{BATCH_DATABASE}.{suite}{suffix}"
+
+
+class Engine(Protocol):
+    """What the contract run needs from the engine holding the warehouse."""
+
+    def gx_connection(self): ...
+    def prepared_sql(self, contract: TableContract, expectations: Iterable) -> str: ...
+    def compile_rules(self, expectations: Iterable, parameters: dict) -> list[CompiledRule]: ...
+    def load_files(self, table: str, load_id: str) -> list[tuple]: ...
+    def stage_chunk(self, select_sql: str, params: list, suite: str, index: int) -> int: ...
+    def promote_staged(self, suite: str, index: int) -> None: ...
+    def write_split(self, contract, rules, chunk: str, chunk_params: list, run_label: str) -> SplitWrite: ...
+    def stale_loads(self, table: str, fingerprint: str) -> int: ...
+    def loads_to_validate(self, table: str, fingerprint: str, replay: bool) -> list[str]: ...
+    def has_table(self, qualified: str) -> bool: ...
+    def raise_if_reference_untrustworthy(self) -> None: ...
+    def record_validated_load(self, table, load_id, fingerprint, run_label, rows) -> tuple: ...
+    def stage_reference_coverage(self) -> int: ...
+    def stage_load_quality(self, run_ids: list[str]) -> int: ...
+    def close(self) -> None: ...
+
+
+class SplitWrite:
+    """A chunk's split, written in a transaction left open: `commit()` keeps it, `close()`
+    without a commit rolls it back. Holds the rows failing each rule and the rows quarantined."""
+
+    def __init__(self, cursor, counted: Counter, quarantined: int) -> None:
+        self.cursor, self.counted, self.quarantined = cursor, counted, quarantined
+
+    def commit(self) -> None:
+        self.cursor.execute("COMMIT")
+
+    def close(self) -> None:
+        self.cursor.close()
+
+
+class DuckDBEngine:
+    """The contract's SQL on one DuckDB warehouse connection; see the module docstring."""
+
+    def __init__(self, warehouse: Path, memory_limit: str) -> None:
+        self.con = duckdb.connect(str(warehouse))
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"SET memory_limit = '{parse_memory_limit(memory_limit)}'")
+        self.con.execute(LEDGER_DDL)
+        self.con.execute(f"ATTACH ':memory:' AS {BATCH_DATABASE}")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _cursor(self):
+        cursor = self.con.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        return cursor
+
+    def gx_connection(self):
+        """A connection of its own for GX, reading the batch tables, so that GX validates a batch
+        while the split, on another cursor, writes it."""
+        cursor = self._cursor()
+        cursor.execute(f"USE {BATCH_DATABASE}")
+        return cursor
+
+    # ------------------------------------------------------------------ rows and rules
+    def prepared_sql(self, contract: TableContract, expectations: Iterable) -> str:
+        return prepared_sql(contract, expectations)
+
+    def compile_rules(self, expectations: Iterable, parameters: dict) -> list[CompiledRule]:
+        return [compile_expectation(e, parameters) for e in expectations]
+
+    # ------------------------------------------------------------------ staging
+    def load_files(self, table: str, load_id: str) -> list[tuple]:
+        """(source file, rows, first line, last line) per file of a load, for the chunk plan."""
+        return self.con.execute(
+            f"SELECT _source_file, count(*), min(_line_number), max(_line_number) "
+            f"FROM bronze.{table} WHERE _dlt_load_id = ? GROUP BY 1 ORDER BY 1",
+            [load_id],
+        ).fetchall()
+
+    def stage_chunk(self, select_sql: str, params: list, suite: str, index: int) -> int:
+        """A chunk's prepared rows into staged batch table `index` of its suite, on a cursor of its
+        own (called from the staging thread); how many rows."""
+        with self._cursor() as cursor:
+            return _stage(cursor, batch_table(suite, f"{STAGED}{index}"), select_sql, params)
+
+    def promote_staged(self, suite: str, index: int) -> None:
+        """Staged batch table `index` becomes the suite's batch table, the one GX reads."""
+        self.con.execute(
+            f"DROP TABLE IF EXISTS {batch_table(suite)}; "
+            f"ALTER TABLE {batch_table(suite, f'{STAGED}{index}')} RENAME TO {suite}"
+        )
+
+    def stage_reference_coverage(self) -> int:
+        return _stage(self.con, batch_table("reference_coverage"), REFERENCE_COVERAGE_SQL)
+
+    def stage_load_quality(self, run_ids: list[str]) -> int:
+        """The quarantined share of each events load validated by the checkpoint runs `run_ids`."""
+        return _stage(
+            self.con,
+            batch_table("load_quality"),
+            "SELECT load_id, rows, quarantined, quarantined / greatest(rows, 1) AS quarantined_share "
+            "FROM contract.validated_loads WHERE table_name = 'events' AND checkpoint_run_id IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [run_ids],
+        )
+
+    # ------------------------------------------------------------------ the split
+    def write_split(
+        self,
+        contract: TableContract,
+        rules: list[CompiledRule],
+        chunk: str,
+        chunk_params: list,
+        run_label: str,
+    ) -> SplitWrite:
+        """Judge the suite's batch table with the compiled rules and replace the chunk's rows in
+        silver and quarantine, in a transaction left open for the caller (see SplitWrite)."""
+        cursor = self._cursor()
+        try:
+            counted, quarantined = _split(cursor, contract, rules, chunk, chunk_params, run_label)
+        except BaseException:
+            cursor.close()
+            raise
+        return SplitWrite(cursor, counted, quarantined)
+
+    # ------------------------------------------------------------------ the ledger (gx/ledger.py)
+    def loads_to_validate(self, table: str, fingerprint: str, replay: bool) -> list[str]:
+        return loads_to_validate(self.con, table, fingerprint, replay)
+
+    def has_table(self, qualified: str) -> bool:
+        return has_table(self.con, qualified)
+
+    def raise_if_reference_untrustworthy(self) -> None:
+        """The run-stopping policy: ContractViolation while a reference file's latest version fails."""
+        raise_if_reference_untrustworthy(self.con)
+
+    def stale_loads(self, table: str, fingerprint: str) -> int:
+        """Loads of `table` validated under another version of its suite."""
+        return self.con.execute(
+            "SELECT count(*) FROM contract.validated_loads WHERE table_name = ? AND suite_fingerprint <> ?",
+            [table, fingerprint],
+        ).fetchone()[0]
+
+    def record_validated_load(
+        self, table: str, load_id: str, fingerprint: str, run_label: str, rows: int
+    ) -> tuple[int | None, int]:
+        """Record a load as validated; its quarantined rows before (None: first time) and after."""
+        quarantined = "SELECT quarantined FROM contract.validated_loads WHERE table_name = ? AND load_id = ?"
+        before = self.con.execute(quarantined, [table, load_id]).fetchone()
+        self.con.execute(
+            "INSERT OR REPLACE INTO contract.validated_loads "
+            "SELECT ?, ?, ?, ?, now(), ?, "
+            f"(SELECT count(*) FROM silver.{table} WHERE _dlt_load_id = ?), "
+            f"(SELECT count(*) FROM quarantine.{table} WHERE _dlt_load_id = ?)",
+            [table, load_id, fingerprint, run_label, rows, load_id, load_id],
+        )
+        (after,) = self.con.execute(quarantined, [table, load_id]).fetchone()
+        return (before[0] if before else None), after
+
+
+def _stage(con, table: str, select_sql: str, params: list | tuple = ()) -> int:
+    """Replace `table` with the rows of `select_sql`; how many there are."""
+    return con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}", params).fetchone()[0]
+
+
+def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: list, run_label: str):
+    silver, quarantine, batch = (
+        f"silver.{contract.table}",
+        f"quarantine.{contract.table}",
+        batch_table(contract.suite),
+    )
+    reasons = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
+    raw = ", ".join(quote(c) for c in contract.raw_columns)
+    rejected = (
+        f"SELECT {', '.join(KEYS)}, {raw}, failed_rules "
+        f"FROM {batch} JOIN failed ON {batch}.rowid = failed.batch_row"
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE failed AS
+            SELECT batch_row, failed_rules FROM (
+                SELECT rowid AS batch_row, list_filter([{reasons}], lambda r: r IS NOT NULL) AS failed_rules
+                FROM {batch}
+            ) WHERE len(failed_rules) > 0
+            """,
+            [p for rule in rules for p in rule.params],
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {silver} AS SELECT {contract.silver_columns} FROM {batch} LIMIT 0"
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT *, "
+            f"CAST(NULL AS VARCHAR) AS checkpoint_run_id, now() AS quarantined_at FROM ({rejected}) LIMIT 0"
+        )
+        for table in (silver, quarantine):
+            con.execute(f"DELETE FROM {table} WHERE {chunk}", chunk_params)
+        con.execute(
+            f"INSERT INTO {silver} SELECT {contract.silver_columns} FROM {batch} "
+            "WHERE rowid NOT IN (SELECT batch_row FROM failed)"
+        )
+        con.execute(f"INSERT INTO {quarantine} SELECT *, ?, now() FROM ({rejected})", [run_label])
+        failures = con.execute(
+            "SELECT r, count(*) FROM (SELECT unnest(failed_rules) r FROM failed) GROUP BY r"
+        )
+        counted = Counter(dict(failures.fetchall()))
+        quarantined = con.execute("SELECT count(*) FROM failed").fetchone()[0]
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return counted, quarantined
