@@ -57,7 +57,7 @@
         end
         {%- endif %} as after_load_id,
         greatest(''
-        {%- for source in graph.sources.values() if source.source_name == 'silver' -%}
+        {%- for source in graph.sources.values() if source.source_name == 'podcast_app' -%}
             , coalesce((select max(_dlt_load_id) from {{ source.relation_name }}), '')
         {%- endfor -%}
         ) as through_load_id,

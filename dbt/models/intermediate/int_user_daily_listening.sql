@@ -21,7 +21,7 @@ with listened as (
 ),
 
 episode_versions as (
-    select episode_id, load_id from {{ ref('stg_silver__episodes') }}
+    select episode_id, load_id from {{ ref('stg_podcast_app__episodes') }}
 ),
 
 episodes as (

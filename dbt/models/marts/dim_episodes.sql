@@ -7,7 +7,7 @@
 
 with reference as (
     select episode_id, podcast_id, title, release_date, duration_seconds, true as is_in_reference
-    from {{ ref('stg_silver__episodes') }}
+    from {{ ref('stg_podcast_app__episodes') }}
     {% if is_incremental() %}
     where {{ in_batch() }}
     {% endif %}

@@ -7,7 +7,7 @@
 
 with reference as (
     select user_id, signup_date, country, true as is_in_reference
-    from {{ ref('stg_silver__users') }}
+    from {{ ref('stg_podcast_app__users') }}
     {% if is_incremental() %}
     where {{ in_batch() }}
     {% endif %}

@@ -4,7 +4,7 @@
 
 with valid_keys as (
     select distinct {{ surrogate_key(['user_id', 'episode_id', 'event_type', 'event_at']) }} as event_key
-    from {{ ref('stg_silver__events') }}
+    from {{ ref('stg_podcast_app__events') }}
 ),
 
 fact_keys as (

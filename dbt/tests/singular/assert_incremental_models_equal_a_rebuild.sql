@@ -1,6 +1,6 @@
 -- The incremental models derived from the fact equal what a rebuild from the fact gives:
 -- sessions (recomputed with the same rule), the per listener-day and per episode-day
--- aggregates and user_engagement (recomputed here with plain SQL). Returns one row per
+-- aggregates and agg_user_engagement (recomputed here with plain SQL). Returns one row per
 -- difference, naming the model and the key. Reads every row: nightly.
 {{ config(tags=['nightly']) }}
 
@@ -77,7 +77,7 @@ user_day_differences as (
         or abs(r.listen_through_rate_sum - t.listen_through_rate_sum) > 1e-9
 ),
 
--- user_engagement -----------------------------------------------------------------------------
+-- agg_user_engagement -------------------------------------------------------------------------
 rebuilt_engagement as (
     select
         per_user.user_id,
@@ -101,11 +101,11 @@ rebuilt_engagement as (
 ),
 
 engagement_differences as (
-    select 'user_engagement' as model, user_id as difference_key
+    select 'agg_user_engagement' as model, user_id as difference_key
     from (
-        (select * from rebuilt_engagement except select * from {{ ref('user_engagement') }})
+        (select * from rebuilt_engagement except select * from {{ ref('agg_user_engagement') }})
         union all
-        (select * from {{ ref('user_engagement') }} except select * from rebuilt_engagement)
+        (select * from {{ ref('agg_user_engagement') }} except select * from rebuilt_engagement)
     )
 )
 
