@@ -8,10 +8,12 @@ with valid_keys as (
 ),
 
 fact_keys as (
-    select event_key, count(*) as copies from {{ ref('fct_listening_events') }} group by event_key
+    select event_key, count(*) as copies
+    from {{ ref('fct_listening_events') }}
+    group by event_key
 )
 
 select coalesce(v.event_key, f.event_key) as event_key, f.copies
 from valid_keys as v
-full outer join fact_keys as f on f.event_key = v.event_key
+full outer join fact_keys as f on v.event_key = f.event_key
 where f.copies is null or f.copies <> 1 or v.event_key is null
