@@ -66,8 +66,9 @@ serve: install ## to start a local Prefect server, deploy prefect.yaml and run a
 	PREFECT_API_URL=http://127.0.0.1:4200/api PODCAST_PROJECT_DIR=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --all
 	PREFECT_API_URL=http://127.0.0.1:4200/api PODCAST_PROJECT_DIR=$(CURDIR) $(VENV)/bin/prefect worker start --pool podcast-process
 
-lint: install ## to lint the Python code
-	$(VENV)/bin/ruff check pipelines flows gx tests
+lint: install ## to lint the Python code (ruff) and the SQL of dbt/ (sqlfluff, .sqlfluff)
+	$(VENV)/bin/ruff check pipelines flows gx tests dbt/lint
+	$(VENV)/bin/sqlfluff lint dbt/models dbt/macros dbt/tests
 
 bench-load: install ## to time dlt loading against a bare DuckDB read_json (BENCH_EVENTS, default 1M)
 	$(PY) -m tests.bench.load

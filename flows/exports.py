@@ -18,12 +18,12 @@ from pathlib import Path
 
 import duckdb
 
-# export name -> the analysis model it is read from
+# export name -> the answer model it is read from
 ANSWERS = {
-    "q1_top_completed_episodes": "analysis.q1_top_completed_episodes",
-    "q2_listen_through_rate_by_country": "analysis.q2_listen_through_rate_by_country",
-    "q3_multi_episode_listeners": "analysis.q3_multi_episode_listeners",
-    "q3_multi_episode_listeners_by_day": "analysis.q3_multi_episode_listeners_by_day",
+    "q1_top_completed_episodes": "answers.q1_top_completed_episodes",
+    "q2_listen_through_rate_by_country": "answers.q2_listen_through_rate_by_country",
+    "q3_multi_episode_listeners": "answers.q3_multi_episode_listeners",
+    "q3_multi_episode_listeners_by_day": "answers.q3_multi_episode_listeners_by_day",
 }
 BAR = "#3b6ea5"
 

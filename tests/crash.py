@@ -50,7 +50,7 @@ _LOG_LINE = re.compile(
 _RUN_SPECIFIC = re.compile(r"(^_dlt_|load_id$|^checkpoint_run_id$|_at$)")
 # The stages are found in Prefect's own log lines, which the CLI prints with --verbose.
 VERBOSE = "--verbose"
-SCHEMAS = ("bronze", "silver", "quarantine", "marts", "analysis")
+SCHEMAS = ("bronze", "silver", "quarantine", "marts", "answers")
 
 
 @dataclass

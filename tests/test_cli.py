@@ -73,7 +73,7 @@ def test_a_failing_data_test_stops_the_run_with_one_line_and_the_next_run_heals(
     write_lines(workspace.data_dir / "events" / "b.jsonl", [event(ts="2023-02-29T10:00:00")])
     failed = run_cli(workspace, prefect_env)
     line = assert_one_error_line(failed)
-    assert "not_null_stg_silver__events_event_at: 1 row (events/b.jsonl line 1)" in line, line
+    assert "not_null_stg_podcast_app__events_event_at: 1 row (events/b.jsonl line 1)" in line, line
     assert {name: (workspace.exports / name).read_bytes() for name in ANSWER_FILES} == before
 
     # The contract fixed: the next run re-validates, quarantines the row, and completes as before.

@@ -24,13 +24,13 @@ MARTS = (
     "marts.dim_episodes",
     "marts.dim_date",
     "marts.fct_listening_sessions",
-    "marts.user_engagement",
+    "marts.agg_user_engagement",
     "intermediate.int_episode_daily_completions",
     "intermediate.int_user_daily_listening",
-    "analysis.q1_top_completed_episodes",
-    "analysis.q2_listen_through_rate_by_country",
-    "analysis.q3_multi_episode_listeners",
-    "analysis.q3_multi_episode_listeners_by_day",
+    "answers.q1_top_completed_episodes",
+    "answers.q2_listen_through_rate_by_country",
+    "answers.q3_multi_episode_listeners",
+    "answers.q3_multi_episode_listeners_by_day",
 )
 
 
@@ -229,13 +229,13 @@ def test_a_batch_processed_again_gives_the_same_models(
     validate(settings)
     before = processed_loads(settings)
     with duckdb.connect(str(settings.warehouse)) as con:
-        con.execute("ALTER TABLE marts.user_engagement ADD COLUMN drift INTEGER")
+        con.execute("ALTER TABLE marts.agg_user_engagement ADD COLUMN drift INTEGER")
     failed = dbt(settings, monkeypatch, *BUILD)
     assert not failed.success
-    assert {r.node.name for r in failed.result if r.status == "error"} == {"user_engagement"}
+    assert {r.node.name for r in failed.result if r.status == "error"} == {"agg_user_engagement"}
     assert processed_loads(settings) == before
     with duckdb.connect(str(settings.warehouse)) as con:
-        con.execute("ALTER TABLE marts.user_engagement DROP COLUMN drift")
+        con.execute("ALTER TABLE marts.agg_user_engagement DROP COLUMN drift")
     dbt_build(settings, monkeypatch)
     assert_equals_a_full_refresh(settings, monkeypatch, tmp_path, "after a failed build")
 
@@ -293,7 +293,7 @@ def test_late_reference_rows_link_up(settings: Settings, data_dir: Path, monkeyp
     assert query(
         settings, "SELECT country, is_in_reference FROM marts.dim_users WHERE user_id = 'user_late'"
     ) == [("unknown", False)]
-    assert query(settings, "SELECT country FROM analysis.q2_listen_through_rate_by_country") == [("unknown",)]
+    assert query(settings, "SELECT country FROM answers.q2_listen_through_rate_by_country") == [("unknown",)]
     write_csv(
         data_dir / "users" / "users.csv",
         "user_id,signup_date,country\nuser_1,2023-01-01,US\nuser_late,2023-05-01,SE\n",
@@ -303,7 +303,7 @@ def test_late_reference_rows_link_up(settings: Settings, data_dir: Path, monkeyp
         settings, "SELECT country, is_in_reference FROM marts.dim_users WHERE user_id = 'user_late'"
     ) == [("SE", True)]
     assert query(
-        settings, "SELECT country, avg_listen_through_rate FROM analysis.q2_listen_through_rate_by_country"
+        settings, "SELECT country, avg_listen_through_rate FROM answers.q2_listen_through_rate_by_country"
     ) == [("SE", 0.5)]
 
 

@@ -41,7 +41,7 @@ CHROMIUM_OFFLINE = [
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
 
-# analysis model -> (columns, rows): a few rows of each answer, a title with markup in it
+# answer model -> (columns, rows): a few rows of each answer, a title with markup in it
 WAREHOUSE_TABLES = {
     "q1_top_completed_episodes": (
         "rank BIGINT, episode_id VARCHAR, title VARCHAR, podcast_id VARCHAR, completions BIGINT",
@@ -64,14 +64,14 @@ WAREHOUSE_TABLES = {
 
 
 def make_warehouse(path: Path) -> Path:
-    """A DuckDB file holding only the analysis tables export_answers reads."""
+    """A DuckDB file holding only the answer tables export_answers reads."""
     with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA analysis")
+        con.execute("CREATE SCHEMA answers")
         for name, (columns, rows) in WAREHOUSE_TABLES.items():
-            con.execute(f"CREATE TABLE analysis.{name} ({columns})")
+            con.execute(f"CREATE TABLE answers.{name} ({columns})")
             if rows:
                 marks = ", ".join("?" * len(rows[0]))
-                con.executemany(f"INSERT INTO analysis.{name} VALUES ({marks})", rows)
+                con.executemany(f"INSERT INTO answers.{name} VALUES ({marks})", rows)
     return path
 
 

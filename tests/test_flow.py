@@ -118,7 +118,7 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
         with open(exports / f"{name}.csv", newline="") as handle:
             rows = list(csv.reader(handle))
         assert rows[0] == columns
-        assert len(rows) - 1 == query(settings, f"SELECT count(*) FROM analysis.{name}")[0][0]
+        assert len(rows) - 1 == query(settings, f"SELECT count(*) FROM answers.{name}")[0][0]
         assert (exports / f"{name}.parquet").stat().st_size > 0
     assert (exports / "q1_top_completed_episodes.png").read_bytes()[:4] == b"\x89PNG"
     assert (exports / "q2_listen_through_rate_by_country.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,5 +1,5 @@
 {#
-    The reporting date of the analysis models: var('as_of') (YYYY-MM-DD) or, when empty, the date
+    The reporting date of the answer models: var('as_of') (YYYY-MM-DD) or, when empty, the date
     of the latest valid event (the last day of dim_date, which spans the events' days). The value
     is checked here, so only a date literal reaches SQL.
 #}

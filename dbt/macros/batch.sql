@@ -31,8 +31,11 @@
     {%- if flags.WHICH in ('build', 'run') %}
         {%- set full_refresh = true if flags.FULL_REFRESH else false -%}
         {%- set incremental = [] -%}
-        {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'incremental' -%}
-            {%- do incremental.append("('" ~ node.database ~ "', '" ~ node.schema ~ "', '" ~ node.alias ~ "')") -%}
+        {%- for node in graph.nodes.values()
+                if node.resource_type == 'model' and node.config.materialized == 'incremental' -%}
+            {%- do incremental.append(
+                "('" ~ node.database ~ "', '" ~ node.schema ~ "', '" ~ node.alias ~ "')"
+            ) -%}
         {%- endfor -%}
         {%- if not full_refresh %}
     -- A full refresh that did not finish left incremental models out of step: finish it first.
@@ -57,7 +60,7 @@
         end
         {%- endif %} as after_load_id,
         greatest(''
-        {%- for source in graph.sources.values() if source.source_name == 'silver' -%}
+        {%- for source in graph.sources.values() if source.source_name == 'podcast_app' -%}
             , coalesce((select max(_dlt_load_id) from {{ source.relation_name }}), '')
         {%- endfor -%}
         ) as through_load_id,
@@ -74,7 +77,8 @@
         {%- if result.status not in ('success', 'pass', 'warn') -%}{{ return('') }}{%- endif -%}
         {%- do succeeded.append(result.node.unique_id) -%}
     {%- endfor -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'incremental' -%}
+    {%- for node in graph.nodes.values()
+            if node.resource_type == 'model' and node.config.materialized == 'incremental' -%}
         {%- if node.unique_id not in succeeded -%}{{ return('') }}{%- endif -%}
     {%- endfor -%}
     insert into dbt_state.processed_loads
@@ -104,4 +108,3 @@
 {% macro in_batch(column='load_id') -%}
     {{ column }} > {{ batch_after() }}
 {%- endmacro %}
-

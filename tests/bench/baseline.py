@@ -2,7 +2,7 @@
 
 It applies the same contract rules as gx/suites.py, keeps the latest valid reference row per key,
 deduplicates events on (user, episode, type, UTC timestamp) and answers Q1-Q3 as the dbt models
-in dbt/models/analysis define them, with the reporting date defaulting to the latest valid event.
+in dbt/models/answers define them, with the reporting date defaulting to the latest valid event.
 No lineage, quarantine, load ids or data docs: that is what the pipeline adds, and what the
 benchmark prices. The harness checks its answers equal the pipeline's.
 """

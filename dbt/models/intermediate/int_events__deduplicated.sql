@@ -3,7 +3,7 @@
 -- on a full refresh; macros/batch.sql). Load ids only grow, so when a key has a row in the batch,
 -- its latest row is in the batch too: the winner here is the key's winner over all loads.
 with events as (
-    select * from {{ ref('stg_silver__events') }}
+    select * from {{ ref('stg_podcast_app__events') }}
     where {{ in_batch() }}
 ),
 

@@ -29,6 +29,6 @@ select
     extract(isodow from date_day) in (6, 7) as is_weekend
 from days
 where date_day is not null
-{% if is_incremental() %}
+    {% if is_incremental() %}
     and date_day not in (select date_day from {{ this }})
-{% endif %}
+    {% endif %}

@@ -3,11 +3,18 @@
 -- unknown member. Incremental (delete+insert on episode_id): the batch's new reference versions
 -- replace their row (a late episode becomes real, a length change lands); episodes of the batch's
 -- events not here yet come in as inferred.
-{{ config(materialized='incremental', unique_key='episode_id', incremental_strategy='delete+insert', on_schema_change='fail') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='episode_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
 with reference as (
     select episode_id, podcast_id, title, release_date, duration_seconds, true as is_in_reference
-    from {{ ref('stg_silver__episodes') }}
+    from {{ ref('stg_podcast_app__episodes') }}
     {% if is_incremental() %}
     where {{ in_batch() }}
     {% endif %}
@@ -31,9 +38,9 @@ inferred as (
         false as is_in_reference
     from played
     where episode_id not in (select episode_id from reference)
-    {% if is_incremental() %}
+        {% if is_incremental() %}
         and episode_id not in (select episode_id from {{ this }})
-    {% endif %}
+        {% endif %}
 ),
 
 unknown_member as (

@@ -3,11 +3,18 @@
 -- Incremental (delete+insert on user_id): the batch's new reference versions replace their row,
 -- so an inferred user takes its real attributes when its reference row arrives; listeners of the
 -- batch not here yet come in as inferred.
-{{ config(materialized='incremental', unique_key='user_id', incremental_strategy='delete+insert', on_schema_change='fail') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='user_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
 with reference as (
     select user_id, signup_date, country, true as is_in_reference
-    from {{ ref('stg_silver__users') }}
+    from {{ ref('stg_podcast_app__users') }}
     {% if is_incremental() %}
     where {{ in_batch() }}
     {% endif %}
@@ -25,13 +32,17 @@ inferred as (
     select user_id, cast(null as date) as signup_date, 'unknown' as country, false as is_in_reference
     from listeners
     where user_id not in (select user_id from reference)
-    {% if is_incremental() %}
+        {% if is_incremental() %}
         and user_id not in (select user_id from {{ this }})
-    {% endif %}
+        {% endif %}
 ),
 
 unknown_member as (
-    select '(unknown)' as user_id, cast(null as date) as signup_date, 'unknown' as country, false as is_in_reference
+    select
+        '(unknown)' as user_id,
+        cast(null as date) as signup_date,
+        'unknown' as country,
+        false as is_in_reference
 )
 
 select * from reference

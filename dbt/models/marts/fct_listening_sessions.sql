@@ -37,7 +37,7 @@ batch_reach as (
 reached_sessions as (
     select sessions.user_id, sessions.session_start_at, sessions.session_end_at
     from {{ this }} as sessions
-    inner join batch_reach on batch_reach.user_id = sessions.user_id
+    inner join batch_reach on sessions.user_id = batch_reach.user_id
     where sessions.session_end_at >= batch_reach.first_at - {{ session_gap() }}
         and sessions.session_start_at <= batch_reach.last_at + {{ session_gap() }}
 ),
@@ -50,7 +50,7 @@ stretches as (
         greatest(batch_reach.last_at, coalesce(max(reached_sessions.session_end_at), batch_reach.last_at))
             as span_end
     from batch_reach
-    left join reached_sessions on reached_sessions.user_id = batch_reach.user_id
+    left join reached_sessions on batch_reach.user_id = reached_sessions.user_id
     group by batch_reach.user_id, batch_reach.first_at, batch_reach.last_at
 ),
 
@@ -58,8 +58,8 @@ to_sessionize as (
     select events.*
     from events
     inner join stretches
-        on stretches.user_id = events.user_id
-        and events.event_at between stretches.span_start and stretches.span_end
+        on events.user_id = stretches.user_id
+            and events.event_at between stretches.span_start and stretches.span_end
 ),
 {% else %}
 to_sessionize as (

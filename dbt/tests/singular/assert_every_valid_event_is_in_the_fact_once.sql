@@ -4,14 +4,16 @@
 
 with valid_keys as (
     select distinct {{ surrogate_key(['user_id', 'episode_id', 'event_type', 'event_at']) }} as event_key
-    from {{ ref('stg_silver__events') }}
+    from {{ ref('stg_podcast_app__events') }}
 ),
 
 fact_keys as (
-    select event_key, count(*) as copies from {{ ref('fct_listening_events') }} group by event_key
+    select event_key, count(*) as copies
+    from {{ ref('fct_listening_events') }}
+    group by event_key
 )
 
 select coalesce(v.event_key, f.event_key) as event_key, f.copies
 from valid_keys as v
-full outer join fact_keys as f on f.event_key = v.event_key
+full outer join fact_keys as f on v.event_key = f.event_key
 where f.copies is null or f.copies <> 1 or v.event_key is null

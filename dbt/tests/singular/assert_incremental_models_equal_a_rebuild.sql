@@ -1,6 +1,6 @@
 -- The incremental models derived from the fact equal what a rebuild from the fact gives:
 -- sessions (recomputed with the same rule), the per listener-day and per episode-day
--- aggregates and user_engagement (recomputed here with plain SQL). Returns one row per
+-- aggregates and agg_user_engagement (recomputed here with plain SQL). Returns one row per
 -- difference, naming the model and the key. Reads every row: nightly.
 {{ config(tags=['nightly']) }}
 
@@ -16,9 +16,17 @@ rebuilt_sessions as (
 session_differences as (
     select 'fct_listening_sessions' as model, session_key as difference_key
     from (
-        (select * from rebuilt_sessions except select * from {{ ref('fct_listening_sessions') }})
+        (
+            select * from rebuilt_sessions
+            except
+            select * from {{ ref('fct_listening_sessions') }}
+        )
         union all
-        (select * from {{ ref('fct_listening_sessions') }} except select * from rebuilt_sessions)
+        (
+            select * from {{ ref('fct_listening_sessions') }}
+            except
+            select * from rebuilt_sessions
+        )
     )
 ),
 
@@ -33,11 +41,17 @@ rebuilt_episode_days as (
 episode_day_differences as (
     select 'int_episode_daily_completions' as model, concat_ws(' ', episode_id, event_date) as difference_key
     from (
-        (select * from rebuilt_episode_days
-         except select event_date, episode_id, completions from {{ ref('int_episode_daily_completions') }})
+        (
+            select * from rebuilt_episode_days
+            except
+            select event_date, episode_id, completions from {{ ref('int_episode_daily_completions') }}
+        )
         union all
-        (select event_date, episode_id, completions from {{ ref('int_episode_daily_completions') }}
-         except select * from rebuilt_episode_days)
+        (
+            select event_date, episode_id, completions from {{ ref('int_episode_daily_completions') }}
+            except
+            select * from rebuilt_episode_days
+        )
     )
 ),
 
@@ -48,26 +62,30 @@ rebuilt_user_days as (
         events.event_date,
         count(distinct events.episode_id) as episodes_listened,
         count(*) filter (
-            where events.event_type = 'complete' and episodes.is_in_reference and episodes.duration_seconds > 0
+            where events.event_type = 'complete'
+            and episodes.is_in_reference and episodes.duration_seconds > 0
         ) as rated_completions,
         count(events.duration_seconds) filter (
-            where events.event_type = 'complete' and episodes.is_in_reference and episodes.duration_seconds > 0
+            where events.event_type = 'complete'
+            and episodes.is_in_reference and episodes.duration_seconds > 0
         ) as listen_through_rates,
         sum(cast(events.duration_seconds as double) / episodes.duration_seconds) filter (
-            where events.event_type = 'complete' and episodes.is_in_reference and episodes.duration_seconds > 0
+            where events.event_type = 'complete'
+            and episodes.is_in_reference and episodes.duration_seconds > 0
         ) as listen_through_rate_sum
     from events
-    left join {{ ref('dim_episodes') }} as episodes on episodes.episode_id = events.episode_id
+    left join {{ ref('dim_episodes') }} as episodes on events.episode_id = episodes.episode_id
     where events.event_type in ('play', 'complete')
     group by events.user_id, events.event_date
 ),
 
 user_day_differences as (
-    select 'int_user_daily_listening' as model, concat_ws(' ', coalesce(r.user_id, t.user_id), coalesce(r.event_date, t.event_date))
-        as difference_key
+    select
+        'int_user_daily_listening' as model,
+        concat_ws(' ', coalesce(r.user_id, t.user_id), coalesce(r.event_date, t.event_date)) as difference_key
     from rebuilt_user_days as r
     full outer join {{ ref('int_user_daily_listening') }} as t
-        on t.user_id = r.user_id and t.event_date = r.event_date
+        on r.user_id = t.user_id and r.event_date = t.event_date
     where r.user_id is null
         or t.user_id is null
         or r.episodes_listened <> t.episodes_listened
@@ -77,7 +95,22 @@ user_day_differences as (
         or abs(r.listen_through_rate_sum - t.listen_through_rate_sum) > 1e-9
 ),
 
--- user_engagement -----------------------------------------------------------------------------
+-- agg_user_engagement -------------------------------------------------------------------------
+rebuilt_user_episodes as (
+    select
+        user_id,
+        count(distinct case when event_type = 'play' then episode_id end) as episodes_started,
+        count(distinct case when event_type = 'complete' then episode_id end) as episodes_completed
+    from events
+    group by user_id
+),
+
+rebuilt_user_sessions as (
+    select user_id, count(*) as sessions, avg(session_duration_seconds) as avg_session_duration_seconds
+    from rebuilt_sessions
+    group by user_id
+),
+
 rebuilt_engagement as (
     select
         per_user.user_id,
@@ -85,27 +118,24 @@ rebuilt_engagement as (
         per_session.avg_session_duration_seconds,
         per_user.episodes_started,
         per_user.episodes_completed
-    from (
-        select
-            user_id,
-            count(distinct case when event_type = 'play' then episode_id end) as episodes_started,
-            count(distinct case when event_type = 'complete' then episode_id end) as episodes_completed
-        from events
-        group by user_id
-    ) as per_user
-    left join (
-        select user_id, count(*) as sessions, avg(session_duration_seconds) as avg_session_duration_seconds
-        from rebuilt_sessions
-        group by user_id
-    ) as per_session on per_session.user_id = per_user.user_id
+    from rebuilt_user_episodes as per_user
+    left join rebuilt_user_sessions as per_session on per_user.user_id = per_session.user_id
 ),
 
 engagement_differences as (
-    select 'user_engagement' as model, user_id as difference_key
+    select 'agg_user_engagement' as model, user_id as difference_key
     from (
-        (select * from rebuilt_engagement except select * from {{ ref('user_engagement') }})
+        (
+            select * from rebuilt_engagement
+            except
+            select * from {{ ref('agg_user_engagement') }}
+        )
         union all
-        (select * from {{ ref('user_engagement') }} except select * from rebuilt_engagement)
+        (
+            select * from {{ ref('agg_user_engagement') }}
+            except
+            select * from rebuilt_engagement
+        )
     )
 )
 

@@ -1,7 +1,14 @@
 -- One row per listener with at least one valid event: sessions, average session length,
 -- episodes started (a play) and completed (a complete). Incremental (delete+insert on user_id):
 -- the listeners the batch touches are computed again from their sessions and events.
-{{ config(materialized='incremental', unique_key='user_id', incremental_strategy='delete+insert', on_schema_change='fail') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='user_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
 -- (Each scan of the fact is its own import, read once: a CTE read twice would be materialized whole.)
 with events as (
@@ -11,7 +18,8 @@ with events as (
 
 {% if is_incremental() %}
 touched as (
-    select distinct user_id from {{ ref('fct_listening_events') }} where {{ in_batch() }}
+    select distinct user_id from {{ ref('fct_listening_events') }}
+    where {{ in_batch() }}
 ),
 {% endif %}
 
@@ -46,4 +54,4 @@ select
     episodes.episodes_started,
     episodes.episodes_completed
 from episodes
-left join sessions on sessions.user_id = episodes.user_id
+left join sessions on episodes.user_id = sessions.user_id

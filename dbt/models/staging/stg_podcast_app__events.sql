@@ -1,6 +1,6 @@
 -- Valid listening events, one row per valid line loaded (duplicates included), typed by the contract.
 with source as (
-    select * from {{ source('silver', 'events') }}
+    select * from {{ source('podcast_app', 'events') }}
 ),
 
 renamed as (

@@ -9,7 +9,7 @@ with source as (
         _dlt_load_id as load_id,
         _source_file as source_file,
         _line_number as line_number
-    from {{ source('silver', 'episodes') }}
+    from {{ source('podcast_app', 'episodes') }}
 ),
 
 latest as (

@@ -30,6 +30,6 @@ select
     episodes.podcast_id,
     ranked.completions
 from ranked
-left join {{ ref('dim_episodes') }} as episodes on episodes.episode_id = ranked.episode_id
+left join {{ ref('dim_episodes') }} as episodes on ranked.episode_id = episodes.episode_id
 where ranked.rank <= 10
 order by ranked.rank

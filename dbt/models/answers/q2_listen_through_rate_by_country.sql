@@ -17,7 +17,7 @@ by_country as (
         sum(rated_days.listen_through_rates) as rates,
         sum(rated_days.rated_completions) as completions
     from rated_days
-    left join {{ ref('dim_users') }} as users on users.user_id = rated_days.user_id
+    left join {{ ref('dim_users') }} as users on rated_days.user_id = users.user_id
     group by coalesce(users.country, 'unknown')
 )
 
