@@ -44,8 +44,8 @@ run: install sample ## to run the whole pipeline on the sample (python flows/mai
 test: browser install ## to run the test suite (installs Debian's chromium first if it is missing)
 	$(PY) -m pytest
 
-test-fast: install ## to run the inner loop: the pure helpers' unit tests and the generator (seconds)
-	$(PY) -m pytest -q tests/unit tests/test_generate.py
+test-fast: install ## to run the inner loop: the pure helpers, every rule in both judges, the generator (under a minute)
+	$(PY) -m pytest -q tests/unit tests/test_rules.py tests/test_generate.py
 
 browser: ## to install Debian's chromium when it is missing (root), or stop saying how
 	$(if $(chromium_missing),$(if $(can_apt_install),,$(error $(CHROMIUM_HINT))))
