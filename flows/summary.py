@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import duckdb
 
-from gx.report import ContractReport
+from gx.report import DOCS_INDEX, ContractReport
 from pipelines.ingest import IngestReport
 from pipelines.settings import Settings
 
@@ -43,9 +43,7 @@ def run_summary(settings: Settings, ingested: IngestReport, contract: ContractRe
             for f in ingested.files
         ],
         "exports_dir": str(settings.exports_dir),
-        "data_docs": str(
-            contract.data_docs or settings.gx_dir / "uncommitted/data_docs/local_site/index.html"
-        ),
+        "data_docs": str(contract.data_docs or settings.gx_dir / DOCS_INDEX),
     }
 
 

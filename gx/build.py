@@ -17,6 +17,7 @@ from great_expectations.data_context import FileDataContext
 
 from gx.duckdb_source import DuckDBDatasource
 from gx.frames import BATCH_DATABASE
+from gx.report import DOCS_SITE, DOCS_SITE_DIR
 from gx.suites import SUITES
 from pipelines.settings import GX_DIR
 
@@ -24,9 +25,6 @@ from pipelines.settings import GX_DIR
 # engine (gx/engine.py) fills with the rows under validation and gx/checkpoints.py binds to GX.
 DATASOURCE = BATCH_DATABASE
 BATCH = "whole_table"
-DOCS_SITE = "local_site"
-DOCS_SITE_DIR = Path("uncommitted") / "data_docs" / DOCS_SITE  # in the GX folder
-DOCS_INDEX = DOCS_SITE_DIR / "index.html"
 # The pages render with the project's templates, which load their scripts and styles from the
 # site itself. It stays fast to open: gx/data_docs.py keeps the last validation runs of each
 # suite only, so the index lists them all (GX #11542).

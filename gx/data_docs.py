@@ -27,7 +27,7 @@ from great_expectations.data_context.util import instantiate_class_from_config
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import ChoiceLoader, FileSystemLoader
 
-from gx.build import DOCS_SITE
+from gx.report import DOCS_SITE
 from pipelines.settings import Settings
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "node_modules"

@@ -12,6 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Where the data docs site lives in the GX folder (gx/build.py configures GX to write it there).
+DOCS_SITE = "local_site"
+DOCS_SITE_DIR = Path("uncommitted") / "data_docs" / DOCS_SITE
+DOCS_INDEX = DOCS_SITE_DIR / "index.html"
+
 
 class ContractViolation(RuntimeError):
     """Data that makes the run untrustworthy; the message is one line for the user."""

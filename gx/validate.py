@@ -25,14 +25,13 @@ from functools import partial
 
 from great_expectations.core.run_identifier import RunIdentifier
 
-from gx.build import DOCS_INDEX
 from gx.checkpoints import Checkpoints, run_label
 from gx.chunks import Chunk, load_chunks, staged_in_turn
 from gx.crosscheck import cross_check
 from gx.engine import DuckDBEngine, Engine
 from gx.frames import CONTRACTS, TableContract
 from gx.ledger import suite_fingerprint
-from gx.report import ContractReport, TableOutcome
+from gx.report import DOCS_INDEX, ContractReport, TableOutcome
 from gx.warning_checks import check_load_quality, check_reference_coverage
 from pipelines.progress import progress
 from pipelines.settings import Settings

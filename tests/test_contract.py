@@ -14,7 +14,7 @@ import pytest
 
 from gx.build import open_context
 from gx.ledger import suite_fingerprint
-from gx.report import ContractViolation
+from gx.report import DOCS_SITE_DIR, ContractViolation
 from gx.suites import ISO_8601, SUITES
 from gx.validate import validate
 from pipelines.generate import generate
@@ -244,7 +244,7 @@ def test_bad_reference_file_fails_the_run_until_fixed(settings: Settings, data_d
         run_contract(settings)
     assert "\n" not in str(failure.value)
     # The data docs are still built, with the failing users validation to review.
-    docs = settings.gx_dir / "uncommitted" / "data_docs" / "local_site"
+    docs = settings.gx_dir / DOCS_SITE_DIR
     (page,) = (docs / "validations" / "users").rglob("*.html")
     text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split())
     assert "Unsuccessful Expectations 4" in text

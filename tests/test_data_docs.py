@@ -21,6 +21,7 @@ import great_expectations
 import pytest
 
 from gx.data_docs import ASSETS
+from gx.report import DOCS_SITE_DIR
 from gx.validate import validate
 from pipelines.ingest import ingest
 from pipelines.settings import Settings, SettingsError
@@ -81,7 +82,7 @@ def render_offline(page: Path) -> Rendered:
 
 
 def site_of(settings: Settings) -> Path:
-    return settings.gx_dir / "uncommitted" / "data_docs" / "local_site"
+    return settings.gx_dir / DOCS_SITE_DIR
 
 
 def test_data_docs_render_offline_with_runs_failures_and_counts(settings: Settings, data_dir: Path) -> None:
