@@ -12,7 +12,7 @@ the pipeline's libraries import; `wait()` blocks only when the flow is about to 
   and is gone after the run (no dead "View at" links). All three are restored on exit.
 - Not ours to start: if Prefect's settings (profile, prefect.toml, .env) name an API URL or turn
   ephemeral mode off, the early server is stopped at once and Prefect decides, as before.
-- Start-up: a first start on a new PREFECT_HOME runs Prefect's database migrations (10-30 s), so
+- Start-up: a first start on a new PREFECT_HOME runs Prefect's database migrations (far longer), so
   `wait()` allows STARTUP_TIMEOUT_SECONDS and says so in one line when the database is new.
   Block types are not registered on start (SERVER_SETTINGS says why that is safe).
 - Stop: on leaving the `with` block, normally or by an exception or Ctrl-C, Prefect's event and
