@@ -123,7 +123,9 @@ def run(settings: Settings, args: argparse.Namespace, server: TemporaryServer) -
     if not state.is_completed():
         message = one_line(state.message or "the run failed")
         print(f"error: {message} (full log: {settings.run_log})", file=sys.stderr)
-        return EXIT_BUSY if isinstance(state.result(raise_on_failure=False), WarehouseBusy) else EXIT_FAILED
+        error = state.result(raise_on_failure=False)
+        _release_frames(error)
+        return EXIT_BUSY if isinstance(error, WarehouseBusy) else EXIT_FAILED
     summary = state.result()
     server.close()  # now, so that stopping it shows in the summary's exit seconds
     _add_process_seconds(summary, flow_started, flow_ended)
@@ -133,6 +135,19 @@ def run(settings: Settings, args: argparse.Namespace, server: TemporaryServer) -
     write_summary(summary, settings.exports_dir)
     print("\n".join(summary_lines(summary)))
     return 0
+
+
+def _release_frames(error: object) -> None:
+    """A failed run's exception holds the frames of the step that raised it, and they hold its
+    DuckDB handles: cleared once the error is reported, the handles close before the process
+    exits (otherwise nanobind lists them as leaked at shutdown)."""
+    import traceback
+
+    seen: set[int] = set()
+    while isinstance(error, BaseException) and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error = error.__cause__ or error.__context__
 
 
 def _add_process_seconds(summary: dict, flow_started: float, flow_ended: float) -> None:
