@@ -32,6 +32,7 @@ from gx.engine import DuckDBEngine, Engine
 from gx.frames import CONTRACTS, TableContract
 from gx.ledger import suite_fingerprint
 from gx.report import DOCS_INDEX, ContractReport, TableOutcome
+from gx.suites import SUITES
 from gx.warning_checks import check_load_quality, check_reference_coverage
 from pipelines.progress import progress
 from pipelines.settings import Settings
@@ -151,11 +152,14 @@ class ContractRunner:
             self._record_validated_load(chunk, run_label(run_id))
 
     def _rules(self, suite: str) -> list:
-        """The suite's entries compiled to the engine's SQL (and its prepared rows), once per run."""
+        """The suite's entries compiled to the engine's SQL (and its prepared rows), once per run.
+
+        The typed columns come from the suite as gx/suites.py defines it: silver keeps every one
+        the models need even when the GX context holds an older suite without some rule."""
         if suite not in self.rules:
             expectations = self.checkpoints.suite(suite).expectations
             contract = next(c for c in CONTRACTS if c.suite == suite)
-            self.prepared[suite] = self.engine.prepared_sql(contract, expectations)
+            self.prepared[suite] = self.engine.prepared_sql(contract, SUITES[suite]())
             self.rules[suite] = self.engine.compile_rules(expectations, self.checkpoints.parameters)
         return self.rules[suite]
 
