@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,7 +28,7 @@ from flows.summary import run_summary, schema_drift_lines, summary_lines
 from gx.ledger import nothing_to_validate
 from gx.report import ContractReport, ContractViolation
 from pipelines.ingest import IngestReport, ingest
-from pipelines.progress import progress
+from pipelines.progress import progress, timed
 from pipelines.settings import DBT_DIR, Settings
 
 RETRY_DELAYS = [2, 10, 30]
@@ -295,11 +293,7 @@ def _run(settings: Settings, nightly_tests: bool = False) -> dict:
     return export_results(settings, ingested, contract, seconds)
 
 
-@contextmanager
 def _timed(seconds: dict[str, float], stage: str):
+    """Tell the stage as progress, and keep its seconds in `seconds[stage]`."""
     progress("%s", stage)
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[stage] = round(time.perf_counter() - start, 3)
+    return timed(lambda elapsed: seconds.__setitem__(stage, round(elapsed, 3)))

@@ -5,12 +5,13 @@ No Great Expectations import here: a run with nothing to validate never loads GX
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pipelines.progress import timed
 
 # Where the data docs site lives in the GX folder (gx/build.py configures GX to write it there).
 DOCS_SITE = "local_site"
@@ -59,15 +60,15 @@ class ContractReport:
         self, step: str | None, suite: str | None = None, by_suite: Counter | None = None
     ) -> Iterator[None]:
         """Add the block's seconds to `step` (if any) and, given both, to `by_suite[suite]`."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - start
+
+        def record(elapsed: float) -> None:
             if step:
                 self.step_seconds[step] += elapsed
             if by_suite is not None:
                 by_suite[suite] += elapsed
+
+        with timed(record):
+            yield
 
     @property
     def quarantine_reasons(self) -> dict[str, int]:
