@@ -217,7 +217,6 @@ def warm_up(settings: Settings) -> None:
     """Import now the heavy libraries this run will need (dlt, Great Expectations, dbt: several
     seconds of Python), when something is new: the command line calls it while Prefect's
     temporary server boots on the other core. A run with nothing new imports none of them."""
-    from gx.ledger import nothing_to_validate
     from pipelines.files import nothing_new
     from pipelines.ingest import PIPELINE_NAME
 
