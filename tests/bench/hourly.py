@@ -2,7 +2,9 @@
 
     BENCH_HISTORY=1000000,10000000 python -m tests.bench.hourly     # make bench-hourly
 
-In one sitting, side by side: a fresh run on 10k events and a no-op rerun (the fixed cost); then,
+In one sitting, side by side: a fresh run on 10k events and a no-op rerun (the fixed cost), each
+twice: as `python flows/main.py` runs (with Prefect's temporary server) and as a scheduled
+deployment runs (against a Prefect server that is already up); then,
 for each history size H, a fresh run on H events, a run adding 1 % of H in one new file, and a
 fresh run on that 1 % alone in a new warehouse: the hourly run should cost about what its new
 data costs (the ratio of the two). Every run's answers must equal the bare-SQL oracle's
@@ -24,14 +26,15 @@ from pipelines.generate import generate
 from tests.bench.baseline import ANSWERS, run_baseline
 from tests.bench.pipeline import pipeline_answers, run_pipeline
 from tests.bench.results import record
+from tests.prefect_server import prefect_server
 from tests.workspace import Workspace
 
 SMALL_EVENTS = 10_000
 
 
-def checked_run(workspace: Workspace) -> dict:
+def checked_run(workspace: Workspace, env: dict | None = None) -> dict:
     """Run the pipeline; refuse to report it unless its answers equal the oracle's on its data."""
-    figures = run_pipeline(workspace)
+    figures = run_pipeline(workspace, env)
     expected = run_baseline(workspace.data_dir, datetime.now(UTC))
     answers = pipeline_answers(workspace.exports)
     if answers != expected:
@@ -67,15 +70,32 @@ def one_percent_more(root: Path, history: int) -> dict:
 
 
 def main() -> int:
-    histories = [int(size) for size in os.environ.get("BENCH_HISTORY", "1000000").split(",")]
+    histories = [int(size) for size in os.environ.get("BENCH_HISTORY", "1000000").split(",") if size]
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         generate(root / "small", SMALL_EVENTS, seed=3, n_files=1)
         small = Workspace.create(root / "small-run", root / "small")
         fresh_small = checked_run(small)
         noop = run_pipeline(small)
-        record("hourly", {"events": SMALL_EVENTS, "fresh": fresh_small, "noop": noop})
-        rows = [_row(f"fresh, {SMALL_EVENTS:,} events", fresh_small), _row("no-op rerun", noop)]
+        with prefect_server(root / "prefect-home") as server_env:
+            served = Workspace.create(root / "served-run", root / "small")
+            fresh_served = checked_run(served, server_env)
+            noop_served = run_pipeline(served, server_env)
+        record(
+            "hourly",
+            {
+                "events": SMALL_EVENTS,
+                "fresh": fresh_small,
+                "noop": noop,
+                "running_server": {"fresh": fresh_served, "noop": noop_served},
+            },
+        )
+        rows = [
+            _row(f"fresh, {SMALL_EVENTS:,} events", fresh_small),
+            _row("no-op rerun", noop),
+            _row(f"fresh, {SMALL_EVENTS:,} events, Prefect server already up", fresh_served),
+            _row("no-op rerun, Prefect server already up", noop_served),
+        ]
         for history in histories:
             figures = one_percent_more(root / f"h{history}", history)
             record("hourly", figures)

@@ -33,11 +33,12 @@ from tests.workspace import Workspace
 FIXED_OVERHEAD_EVENTS = 1_000
 
 
-def run_pipeline(workspace: Workspace) -> dict:
-    """Run flows/main.py once; wall seconds, peak RSS of the process tree, stage seconds."""
+def run_pipeline(workspace: Workspace, env: dict | None = None) -> dict:
+    """Run flows/main.py once (against the Prefect API in `env`, by default a temporary server);
+    wall seconds, peak RSS of the process tree, stage seconds."""
     with tempfile.TemporaryFile() as output:  # a file, not a pipe: a full pipe would stall the run
         start = time.perf_counter()
-        process = workspace.start(dict(os.environ), stdout=output, stderr=subprocess.STDOUT)
+        process = workspace.start(env or dict(os.environ), stdout=output, stderr=subprocess.STDOUT)
         tree = psutil.Process(process.pid)
         peak = 0
         while process.poll() is None:
