@@ -13,9 +13,10 @@ export DO_NOT_TRACK ?= 1
 CHROMIUM ?= chromium
 CHROMIUM_HINT := make test needs Debian's chromium; run: sudo apt-get update && sudo apt-get install -y chromium
 chromium_missing = $(if $(shell command -v $(CHROMIUM)),,yes)
+JAVA_HINT := --engine spark needs a Java runtime (17 or later); run: sudo apt-get install -y default-jre-headless
 can_apt_install = $(and $(filter 0,$(shell id -u)),$(shell command -v apt-get))
 
-.PHONY: help install run sample ingest test test-fast browser lint docs serve bench bench-load bench-contract bench-pipeline bench-hourly soak clean
+.PHONY: help install install-spark run sample ingest test test-fast test-spark java browser lint docs serve bench bench-load bench-contract bench-pipeline bench-hourly bench-spark soak clean
 
 help: ## to list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +34,20 @@ $(ASSETS)/node_modules/.installed: $(ASSETS)/package.json $(ASSETS)/package-lock
 
 install: $(VENV)/.installed $(ASSETS)/node_modules/.installed ## to create .venv and install the pinned dependencies (also the data docs' scripts and styles, with npm)
 
+$(VENV)/.spark-installed: $(VENV)/.installed pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	touch $@
+
+install-spark: java install $(VENV)/.spark-installed ## to add Spark for --engine spark (pyspark, dbt-spark; Debian's Java runtime when missing)
+
+java: ## to install Debian's Java runtime when missing (root), or stop saying how
+	$(if $(shell command -v java),,$(if $(can_apt_install),,$(error $(JAVA_HINT))))
+	@if ! command -v java >/dev/null 2>&1; then \
+	    echo "installing Debian's Java runtime (apt-get)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null; \
+	fi
+
 $(SAMPLE)/_manifest.json: | $(VENV)/.installed
 	$(PY) -m pipelines.generate --events 20000 --files 4 --seed 42 --out $(SAMPLE)
 
@@ -46,6 +61,9 @@ test: browser install ## to run the test suite (installs Debian's chromium first
 
 test-fast: install ## to run the inner loop: the pure helpers, every rule in both judges, the generator (under a minute)
 	$(PY) -m pytest -q tests/unit tests/test_rules.py tests/test_generate.py
+
+test-spark: install-spark ## to run the same data through DuckDB and Spark and compare (after make test in CI)
+	$(PY) -m pytest -m spark tests/test_spark.py
 
 browser: ## to install Debian's chromium when it is missing (root), or stop saying how
 	$(if $(chromium_missing),$(if $(can_apt_install),,$(error $(CHROMIUM_HINT))))
@@ -82,7 +100,10 @@ bench-pipeline: install ## to time flows/main.py end to end against one bare Duc
 bench-hourly: install ## to time hourly runs against what their new data costs (BENCH_HISTORY, default 1M)
 	$(PY) -m tests.bench.hourly
 
-bench: bench-load bench-contract bench-pipeline bench-hourly ## to run the benchmarks
+bench-spark: install-spark ## to time fresh runs with the dbt build on DuckDB and on Spark, side by side (BENCH_EVENTS)
+	$(PY) -m tests.bench.spark
+
+bench: bench-load bench-contract bench-pipeline bench-hourly ## to run the benchmarks (bench-spark apart: it needs make install-spark)
 
 soak: install ## to SIGKILL the pipeline 200 times across its stages, rerunning and comparing each time
 	$(PY) -m tests.crash --kills $(or $(KILLS),200)

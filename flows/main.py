@@ -1,7 +1,8 @@
 """Run the podcast pipeline once, from the command line.
 
     python flows/main.py [--data-dir DIR] [--warehouse FILE] [--exports-dir DIR]
-                         [--as-of YYYY-MM-DD] [--full-refresh] [--replay-quarantine] [--verbose]
+                         [--engine duckdb|spark] [--as-of YYYY-MM-DD]
+                         [--full-refresh] [--replay-quarantine] [--verbose]
 
 Works without a Prefect server (Prefect's ephemeral mode) and against one when PREFECT_API_URL
 is set. Whatever happens, the terminal gets plain lines, never a traceback: the full log is in
@@ -50,6 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help=f"where answers are written (default: $PODCAST_EXPORTS_DIR or {defaults.exports_dir})",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        help=f"where dbt builds the models (default: $PODCAST_ENGINE or {defaults.engine}; "
+        "spark needs `make install-spark`)",
+    )
     parser.add_argument("--as-of", help="reporting date YYYY-MM-DD (default: date of the latest valid event)")
     parser.add_argument("--full-refresh", action="store_true", help="rebuild every dbt model from scratch")
     parser.add_argument(
@@ -73,12 +80,17 @@ def check(args: argparse.Namespace) -> Settings:
         exports_dir=args.exports_dir,
         as_of=parse_date(args.as_of) if args.as_of else None,
         full_refresh=args.full_refresh or None,
+        engine=args.engine,
         replay_quarantine=args.replay_quarantine or None,
     )
     if not settings.data_dir.is_dir():
         raise SettingsError(f"data directory not found: {settings.data_dir}")
     if settings.warehouse.exists() and not settings.warehouse.is_file():
         raise SettingsError(f"warehouse is not a file: {settings.warehouse}")
+    if settings.engine == "spark":
+        from flows.spark_engine import check_installed
+
+        check_installed()
     return settings
 
 

@@ -77,6 +77,17 @@ def parse_seconds(text: str) -> float:
     return float(text)
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def parse_engine(text: str) -> str:
+    """Where the models are built: duckdb (the embedded default) or spark (pip extra `spark`)."""
+    engine = text.strip().lower()
+    if engine not in ENGINES:
+        raise SettingsError(f"not an engine ({' or '.join(ENGINES)}): {text!r}")
+    return engine
+
+
 def parse_path(text: str) -> Path:
     """A file or folder path; `~` is expanded."""
     return Path(text).expanduser()
@@ -116,6 +127,13 @@ class Settings:
     replay_quarantine: bool = setting(False, parse_bool)
     # "Now" for the contract's no-future-timestamps rule; None means the wall clock.
     reference_time: datetime | None = setting(None, parse_datetime)
+    # Where dbt builds the models: duckdb (the warehouse file) or spark (README, "When one machine
+    # is not enough"); ingestion and the contract write the warehouse file either way.
+    engine: str = setting("duckdb", parse_engine)
+    # Spark: its warehouse (Parquet tables) and metastore; None means beside the warehouse file.
+    spark_dir: Path | None = setting(None, parse_path)
+    # Spark: the master URL of the session dbt opens (local[2]: two cores of this machine).
+    spark_master: str = setting("local[2]", str.strip)
     # DuckDB's memory cap for the contract and the dbt build; beyond it DuckDB spills to disk.
     duckdb_memory_limit: str = setting("1GB", parse_memory_limit)
     # How long a run waits for another run on the same warehouse to finish before giving up.
@@ -185,6 +203,11 @@ class Settings:
         """dbt's target (compiled SQL, partial-parse state, docs) and logs for this warehouse: its
         partial parse stays valid from one run to the next, and warehouses never share it."""
         return self.warehouse.parent / f".{self.warehouse.stem}.dbt"
+
+    @property
+    def spark_home(self) -> Path:
+        """Spark's warehouse (`tables/`) and metastore for this warehouse."""
+        return self.spark_dir or self.warehouse.parent / f".{self.warehouse.stem}.spark"
 
     @property
     def ingest_scratch_dir(self) -> Path:

@@ -17,6 +17,10 @@
     transaction that the hook runner then rolls back, with this hook's writes.
 #}
 {% macro begin_batch() -%}
+    {{ return(adapter.dispatch('begin_batch')()) }}
+{%- endmacro %}
+
+{% macro default__begin_batch() -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     create schema if not exists dbt_state;
     create table if not exists dbt_state.processed_loads (
@@ -69,7 +73,8 @@
     {%- endif %}
 {%- endmacro %}
 
-{# on-run-end: the batch is processed only if every incremental model ran and nothing failed. #}
+{# on-run-end: the batch is processed only if every incremental model ran and nothing failed (the
+   same SQL on Spark). #}
 {% macro end_batch(results) -%}
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}{{ return('') }}{%- endif -%}
     {%- set succeeded = [] -%}

@@ -33,7 +33,7 @@
             max(event_at) as session_end_at,
             count(*) as events,
             count(distinct episode_id) as distinct_episodes,
-            coalesce(sum(case when event_type = 'play' then duration_seconds end), 0) as listened_seconds
+            cast(coalesce(sum(case when event_type = 'play' then duration_seconds end), 0) as bigint) as listened_seconds
         from numbered
         group by user_id, session_number
     )

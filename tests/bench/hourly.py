@@ -30,6 +30,10 @@ from tests.prefect_server import prefect_server
 from tests.workspace import Workspace
 
 SMALL_EVENTS = 10_000
+TABLE_HEADER = (
+    "| run | wall (s) | start-up | ingest | validate | transform | export | exit | peak RSS (MB) |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
 
 
 def checked_run(workspace: Workspace, env: dict | None = None) -> dict:
@@ -91,34 +95,34 @@ def main() -> int:
             },
         )
         rows = [
-            _row(f"fresh, {SMALL_EVENTS:,} events", fresh_small),
-            _row("no-op rerun", noop),
-            _row(f"fresh, {SMALL_EVENTS:,} events, Prefect server already up", fresh_served),
-            _row("no-op rerun, Prefect server already up", noop_served),
+            table_row(f"fresh, {SMALL_EVENTS:,} events", fresh_small),
+            table_row("no-op rerun", noop),
+            table_row(f"fresh, {SMALL_EVENTS:,} events, Prefect server already up", fresh_served),
+            table_row("no-op rerun, Prefect server already up", noop_served),
         ]
         for history in histories:
             figures = one_percent_more(root / f"h{history}", history)
             record("hourly", figures)
             rows += [
-                _row(
+                table_row(
                     f"fresh, {history:,} events (bare SQL {figures['baseline_s']:.1f} s, "
                     f"{figures['fresh_vs_baseline']}x)",
                     figures["fresh"],
                 ),
-                _row(f"+1 % on {history:,} of history", figures["plus_1_percent"]),
-                _row(
+                table_row(f"+1 % on {history:,} of history", figures["plus_1_percent"]),
+                table_row(
                     f"that 1 % alone, fresh ({figures['hourly_vs_increment_alone']}x)",
                     figures["increment_alone"],
                 ),
             ]
             shutil.rmtree(root / f"h{history}")
-    print("| run | wall (s) | start-up | ingest | validate | transform | export | exit | peak RSS (MB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(TABLE_HEADER)
     print("\n".join(rows))
     return 0
 
 
-def _row(name: str, run: dict) -> str:
+def table_row(name: str, run: dict) -> str:
+    """One run as a row of TABLE_HEADER."""
     stages = run["stages_s"]
     cells = [
         stages.get(stage, 0.0) for stage in ("startup", "ingest", "validate", "transform", "export", "exit")

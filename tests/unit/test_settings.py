@@ -32,6 +32,9 @@ SECRET = "json://hooks.example/s3cret-token"
         ("PODCAST_DUCKDB_MEMORY_LIMIT", " 512MB ", "duckdb_memory_limit", "512MB"),
         ("PODCAST_LOCK_WAIT_SECONDS", "2.5", "lock_wait_seconds", 2.5),
         ("PODCAST_DATA_DOCS_KEEP_RUNS", "7", "data_docs_keep_runs", 7),
+        ("PODCAST_ENGINE", " Spark ", "engine", "spark"),
+        ("PODCAST_SPARK_DIR", "~/spark", "spark_dir", Path("~/spark").expanduser()),
+        ("PODCAST_SPARK_MASTER", "local[4]", "spark_master", "local[4]"),
     ],
 )
 def test_each_variable_is_parsed_by_its_own_parser(
@@ -49,6 +52,7 @@ def test_each_variable_is_parsed_by_its_own_parser(
         ("PODCAST_LOCK_WAIT_SECONDS", "-1"),
         ("PODCAST_LOCK_WAIT_SECONDS", "1GB"),  # a memory size is no duration
         ("PODCAST_DATA_DOCS_KEEP_RUNS", "0"),
+        ("PODCAST_ENGINE", "postgres"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_its_variable(variable: str, text: str) -> None:
@@ -90,3 +94,20 @@ def test_notification_urls_never_print_nor_serialize(monkeypatch) -> None:
     assert settings.notify_urls[0].get_secret_value() == SECRET
     shown = [repr(settings), str(settings), json.dumps(jsonable_encoder(settings))]  # Prefect's parameters
     assert not any("s3cret" in text for text in shown)
+
+
+def test_spark_keeps_its_warehouse_beside_the_warehouse_file_unless_told() -> None:
+    assert Settings(warehouse=Path("/w/podcast.duckdb")).spark_home == Path("/w/.podcast.spark")
+    assert Settings(spark_dir=Path("/big/spark")).spark_home == Path("/big/spark")
+
+
+def test_spark_without_its_extra_is_one_line_naming_the_make_target(monkeypatch) -> None:
+    import importlib.util
+
+    from flows import spark_engine
+
+    # pyspark missing, dbt-spark there (whether or not make install-spark ran here)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "pyspark" else object())
+    with pytest.raises(SettingsError) as raised:
+        spark_engine.check_installed()
+    assert str(raised.value) == "--engine spark needs pyspark: run make install-spark"

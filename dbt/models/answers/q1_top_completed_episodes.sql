@@ -3,7 +3,7 @@
 -- Ties: episode_id ascending.
 with window_days as (
     select
-        cast({{ dbt.dateadd('day', -6, as_of_date()) }} as date) as first_day,
+        {{ add_days(as_of_date(), -6) }} as first_day,
         cast({{ as_of_date() }} as date) as last_day
 ),
 
@@ -17,7 +17,7 @@ completions as (
 
 ranked as (
     select
-        row_number() over (order by completions desc, episode_id asc) as rank,
+        cast(row_number() over (order by completions desc, episode_id asc) as bigint) as rank,
         episode_id,
         completions
     from completions

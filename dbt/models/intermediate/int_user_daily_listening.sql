@@ -8,7 +8,7 @@
     config(
         materialized='incremental',
         unique_key=['user_id', 'event_date'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=incremental_strategy('delete+insert'),
         on_schema_change='fail',
     )
 }}
@@ -83,6 +83,6 @@ select
     count(*) filter (where is_rated) as rated_completions,
     count(listen_through_rate) as listen_through_rates,
     -- summed in a fixed order, so a group recomputed hourly equals the same group rebuilt
-    sum(listen_through_rate order by listen_through_rate) as listen_through_rate_sum
+    {{ ordered_sum('listen_through_rate') }} as listen_through_rate_sum
 from rated
 group by user_id, event_date

@@ -5,7 +5,7 @@
     config(
         materialized='incremental',
         unique_key='user_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=incremental_strategy('delete+insert'),
         on_schema_change='fail',
     )
 }}

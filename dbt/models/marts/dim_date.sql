@@ -1,6 +1,12 @@
 -- One row per calendar day from the first to the last valid event (UTC). Incremental (append):
 -- the days the batch's events widen the range by.
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=incremental_strategy('append'),
+        on_schema_change='fail',
+    )
+}}
 
 with event_days as (
     select event_date as day_seen
@@ -23,10 +29,10 @@ days as (
 
 select
     date_day,
-    extract(year from date_day) as year,
-    extract(month from date_day) as month,
-    extract(isodow from date_day) as iso_day_of_week,
-    extract(isodow from date_day) in (6, 7) as is_weekend
+    cast(extract(year from date_day) as bigint) as year,
+    cast(extract(month from date_day) as bigint) as month,
+    cast({{ iso_day_of_week('date_day') }} as bigint) as iso_day_of_week,
+    {{ iso_day_of_week('date_day') }} in (6, 7) as is_weekend
 from days
 where date_day is not null
     {% if is_incremental() %}

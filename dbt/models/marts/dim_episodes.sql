@@ -7,7 +7,7 @@
     config(
         materialized='incremental',
         unique_key='episode_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=incremental_strategy('delete+insert'),
         on_schema_change='fail',
     )
 }}

@@ -7,7 +7,7 @@
     config(
         materialized='incremental',
         unique_key=['event_key', 'event_date'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=incremental_strategy('delete+insert'),
         on_schema_change='fail',
     )
 }}

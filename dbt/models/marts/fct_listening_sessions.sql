@@ -12,7 +12,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='replace_spans',
+        incremental_strategy=incremental_strategy('replace_spans'),
         unique_key='user_id',
         span_start='session_start_at',
         span_end='session_end_at',

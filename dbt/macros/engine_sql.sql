@@ -1,0 +1,48 @@
+{#
+    SQL each engine spells its own way, for the expressions the models share. Each macro has the
+    DuckDB spelling as default__ and Spark's as spark__.
+#}
+
+{# ISO day of the week of a date: Monday 1 to Sunday 7. #}
+{% macro iso_day_of_week(date_expression) -%}
+    {{ return(adapter.dispatch('iso_day_of_week')(date_expression)) }}
+{%- endmacro %}
+
+{% macro default__iso_day_of_week(date_expression) -%}
+    extract(isodow from {{ date_expression }})
+{%- endmacro %}
+
+{% macro spark__iso_day_of_week(date_expression) -%}
+    extract(dow_iso from {{ date_expression }})
+{%- endmacro %}
+
+{#
+    The sum of a double column added in ascending order (null when every value is null): floating
+    point sums depend on the order, and a group recomputed hourly must equal the group rebuilt.
+#}
+{% macro ordered_sum(column) -%}
+    {{ return(adapter.dispatch('ordered_sum')(column)) }}
+{%- endmacro %}
+
+{% macro default__ordered_sum(column) -%}
+    sum({{ column }} order by {{ column }})
+{%- endmacro %}
+
+{% macro spark__ordered_sum(column) -%}
+    case when count({{ column }}) > 0 then
+        aggregate(array_sort(collect_list({{ column }})), cast(0 as double), (total, value) -> total + value)
+    end
+{%- endmacro %}
+
+{# A date `days` days after a date (before it when negative), as a date. #}
+{% macro add_days(date_expression, days) -%}
+    {{ return(adapter.dispatch('add_days')(date_expression, days)) }}
+{%- endmacro %}
+
+{% macro default__add_days(date_expression, days) -%}
+    (cast({{ date_expression }} as date) + {{ days | int }})
+{%- endmacro %}
+
+{% macro spark__add_days(date_expression, days) -%}
+    date_add(cast({{ date_expression }} as date), {{ days | int }})
+{%- endmacro %}

@@ -1,0 +1,159 @@
+"""The Spark session and the hand-offs around a dbt build on Spark (--engine spark; README,
+"When one machine is not enough").
+
+Ingestion and the contract write the warehouse file as on DuckDB. Before the build, the contract's
+silver tables are published as Parquet folders under `<spark home>/silver`, which the dbt project
+registers as its source tables on Spark (dbt/macros/spark.sql), and the run's one Spark session is
+started here (dbt's `session` method then uses it). After the build, the models Spark built are
+attached to the warehouse file as views over their Parquet files, so the exports and the run
+summary read them exactly as they read DuckDB's. pyspark is imported only on this path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from gx import HIDDEN_FROM_GX
+from pipelines.settings import Settings, SettingsError
+
+# The schemas of the models the exports and the summary read.
+ATTACHED_SCHEMAS = ("marts", "answers")
+
+
+def check_installed() -> None:
+    """A one-line SettingsError unless pyspark, dbt-spark and a Java runtime are there."""
+    missing = [name for name in ("pyspark", "dbt.adapters.spark") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SettingsError(f"--engine spark needs {', '.join(missing)}: run make install-spark")
+    if shutil.which("java") is None:
+        raise SettingsError("--engine spark needs a Java runtime (java on PATH): run make install-spark")
+
+
+def session_config(settings: Settings) -> dict[str, str]:
+    """The Spark session's settings: the master, and its warehouse and metastore under the spark
+    home (not the working directory), in UTC with zone-less timestamps as in the warehouse file."""
+    home = settings.spark_home.resolve()
+    metastore = f"jdbc:derby:;databaseName={home / 'metastore'};create=true"
+    return {
+        "spark.master": settings.spark_master,
+        "spark.sql.warehouse.dir": str(home / "tables"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": metastore,
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+    }
+
+
+def start_session(settings: Settings):
+    """The run's Spark session; the JVM's own output goes to `<spark home>/spark.log`."""
+    for name in HIDDEN_FROM_GX:
+        if name in sys.modules and sys.modules[name] is None:
+            del sys.modules[name]
+    from pyspark.sql import SparkSession
+
+    settings.spark_home.mkdir(parents=True, exist_ok=True)
+    with _stderr_to(settings.spark_home / "spark.log"):
+        builder = SparkSession.builder.appName("podcast_pipeline").enableHiveSupport()
+        for key, value in session_config(settings).items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+@contextmanager
+def _stderr_to(log: Path) -> Iterator[None]:
+    """Point file descriptor 2 at `log` meanwhile: a JVM started now keeps writing there."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
+def publish_silver(settings: Settings) -> dict[str, int]:
+    """Write each table of the silver schema as a Parquet folder under `<spark home>/silver`; rows
+    by table.
+
+    Each folder is written beside the old one and swapped in, so a build never reads half a table."""
+    silver = settings.spark_home / "silver"
+    silver.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'silver' ORDER BY 1"
+        ).fetchall()
+        for (table,) in tables:
+            target = silver / table
+            fresh = silver / f".{table}.new"
+            shutil.rmtree(fresh, ignore_errors=True)
+            fresh.mkdir()
+            con.execute(f"COPY silver.{table} TO '{_sql_path(fresh / 'part-0.parquet')}' (FORMAT parquet)")
+            rows[table] = con.execute(f"SELECT count(*) FROM silver.{table}").fetchone()[0]
+            old = silver / f".{table}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            if target.exists():
+                target.rename(old)
+            fresh.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+    return rows
+
+
+def attach_models(settings: Settings) -> list[str]:
+    """Make each table Spark built in ATTACHED_SCHEMAS a view of the warehouse file over its
+    Parquet files (an empty table when Spark wrote none); the attached names."""
+    spark = start_session(settings)  # the session the build used
+    attached = []
+    with duckdb.connect(str(settings.warehouse)) as con:
+        for schema in ATTACHED_SCHEMAS:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for table in spark.catalog.listTables(schema):
+                if table.tableType == "VIEW":
+                    continue
+                name = f"{schema}.{table.name}"
+                _drop(con, schema, table.name)
+                location = _location(spark, name)
+                if any(location.glob("*.parquet")):
+                    files = _sql_path(location / "*.parquet")
+                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{files}')")
+                else:
+                    empty = spark.table(name).limit(0).toArrow()  # noqa: F841 (read by DuckDB)
+                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty")
+                attached.append(name)
+    return attached
+
+
+def _location(spark, table: str) -> Path:
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table}").collect()
+    location = next(row.data_type for row in rows if row.col_name == "Location")
+    return Path(location.removeprefix("file:"))
+
+
+def _drop(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+    kinds = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {schema}.{name}")
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,109 @@
+"""The same data through both engines (--engine duckdb and --engine spark) gives the same exports,
+row accounting and quarantine reasons, run after run: files arriving one by one, then a re-sent
+file. Marked spark: `make test-spark` runs it after `make install-spark`."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.generate import generate
+from tests.prefect_server import prefect_server
+from tests.workspace import Workspace
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+EVENT_FILES = 3
+# What a run reports that does not depend on the engine: everything but timings and paths.
+SUMMARY_KEYS = ("as_of", "this_run", "warehouse", "answers_digest")
+
+
+@pytest.fixture(scope="module")
+def prefect_env(tmp_path_factory):
+    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env:
+        yield env
+
+
+def run(workspace: Workspace, env: dict, *flags: str) -> subprocess.CompletedProcess:
+    python, *command = workspace.command(*flags)
+    result = subprocess.run(
+        [python, *command],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**env, "PODCAST_GX_DIR": str(workspace.root / "gx"), "PODCAST_REFERENCE_TIME": "2025-01-01"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def outcome(workspace: Workspace) -> dict:
+    """The exported answers (bytes of every CSV) and the engine-independent part of the summary."""
+    summary = json.loads((workspace.exports / "run_summary.json").read_text())
+    return {
+        "answers": {path.name: path.read_bytes() for path in sorted(workspace.exports.glob("*.csv"))},
+        **{key: summary[key] for key in SUMMARY_KEYS},
+    }
+
+
+def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dict, tmp_path: Path) -> None:
+    source = tmp_path / "generated"
+    generate(source, 3_000, seed=11, n_files=EVENT_FILES, dirty_rate=0.05)
+    arriving = tmp_path / "arriving"
+    for folder in ("users", "episodes"):
+        shutil.copytree(source / folder, arriving / folder)
+    (arriving / "events").mkdir()
+    duckdb_side = Workspace.create(tmp_path / "duckdb", arriving)
+    spark_side = Workspace.create(tmp_path / "spark", arriving)
+
+    parts = sorted((source / "events").glob("part-*.jsonl"))
+    arrivals = [[part] for part in parts] + [[parts[0]]]  # one by one, then the first file again
+    for step, files in enumerate(arrivals):
+        for part in files:
+            name = part.name if step < len(parts) else f"resent-{part.name}"
+            shutil.copy(part, arriving / "events" / name)
+        run(duckdb_side, prefect_env)
+        spark_run = run(spark_side, prefect_env, "--engine", "spark")
+        assert "Traceback" not in spark_run.stdout + spark_run.stderr
+        assert "WARN" not in spark_run.stderr  # Spark's own log goes beside the warehouse
+        duckdb_outcome, spark_outcome = outcome(duckdb_side), outcome(spark_side)
+        assert len(duckdb_outcome["answers"]) == 4
+        assert duckdb_outcome == spark_outcome, f"after arrival {step + 1}"
+
+    last = json.loads((spark_side.exports / "run_summary.json").read_text())
+    assert last["this_run"]["events"]["quarantined"] > 0  # the dirt reached the contract
+    assert last["this_run"]["events"]["duplicates"] > 0  # the re-sent file was deduplicated
+    assert (spark_side.root / ".podcast.spark" / "tables" / "answers.db").is_dir()
+
+
+def test_a_duckdb_run_imports_nothing_of_spark(prefect_env: dict, tmp_path: Path) -> None:
+    generate(tmp_path / "data", 500, seed=3, n_files=1)
+    workspace = Workspace.create(tmp_path / "run", tmp_path / "data")
+    _, script, *arguments = workspace.command()
+    # the CLI in this interpreter, then the modules it left imported
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = {[script, *arguments]!r}\n"
+        "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "except SystemExit as done:\n    assert not done.code, done.code\n"
+        "print(sorted({name.split('.')[0] for name, module in sys.modules.items() if module}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**prefect_env, "PODCAST_GX_DIR": str(workspace.root / "gx")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = set(ast.literal_eval(result.stdout.splitlines()[-1]))
+    assert {"dbt", "great_expectations", "dlt"} <= imported  # the run built something
+    assert not imported & {"pyspark", "py4j"}
+    assert "Skipping doctests" not in result.stdout + result.stderr  # pyspark's import-time print
