@@ -88,7 +88,8 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
         get_run_logger().info("silver published for Spark: %s", published)
         start_session(settings)
         _invoke_dbt(settings, args, "dbt-build", "dbt build on Spark: every model and test")
-        attach_models(settings)
+        attached = attach_models(settings)
+        get_run_logger().info("Spark's models attached to the warehouse file: %s", ", ".join(attached))
     else:
         _invoke_dbt(settings, args, "dbt-build", "dbt build: every model and test")
     return state_fingerprint

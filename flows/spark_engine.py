@@ -11,7 +11,7 @@ summary read them exactly as they read DuckDB's. pyspark is imported only on thi
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import os
 import shutil
 import sys
@@ -30,11 +30,21 @@ ATTACHED_SCHEMAS = ("marts", "answers")
 
 def check_installed() -> None:
     """A one-line SettingsError unless pyspark, dbt-spark and a Java runtime are there."""
-    missing = [name for name in ("pyspark", "dbt.adapters.spark") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("pyspark", "dbt-spark") if not _installed(name)]
     if missing:
         raise SettingsError(f"--engine spark needs {', '.join(missing)}: run make install-spark")
     if shutil.which("java") is None:
         raise SettingsError("--engine spark needs a Java runtime (java on PATH): run make install-spark")
+
+
+def _installed(distribution: str) -> bool:
+    """Whether a package is installed, asked of its metadata (not importing it, nor the import
+    system, which hides pyspark from GX)."""
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def session_config(settings: Settings) -> dict[str, str]:
@@ -133,9 +143,10 @@ def attach_models(settings: Settings) -> list[str]:
                 if any(location.glob("*.parquet")):
                     files = _sql_path(location / "*.parquet")
                     con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{files}')")
-                else:
-                    empty = spark.table(name).limit(0).toArrow()  # noqa: F841 (read by DuckDB)
-                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty")
+                else:  # Spark wrote no file: the table's columns, from its schema
+                    con.register("empty_model", spark.table(name).limit(0).toArrow())
+                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty_model")
+                    con.unregister("empty_model")
                 attached.append(name)
     return attached
 

@@ -81,6 +81,13 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
     assert last["this_run"]["events"]["duplicates"] > 0  # the re-sent file was deduplicated
     assert (spark_side.root / ".podcast.spark" / "tables" / "answers.db").is_dir()
 
+    # a reporting date before every event: answers without rows (Spark writes no file for them)
+    run(duckdb_side, prefect_env, "--as-of", "2000-01-01")
+    run(spark_side, prefect_env, "--engine", "spark", "--as-of", "2000-01-01")
+    assert outcome(duckdb_side) == outcome(spark_side)
+    q1 = (spark_side.exports / "q1_top_completed_episodes.csv").read_text().splitlines()
+    assert q1 == ["rank,episode_id,title,podcast_id,completions"]
+
 
 def test_a_duckdb_run_imports_nothing_of_spark(prefect_env: dict, tmp_path: Path) -> None:
     generate(tmp_path / "data", 500, seed=3, n_files=1)

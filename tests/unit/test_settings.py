@@ -102,12 +102,16 @@ def test_spark_keeps_its_warehouse_beside_the_warehouse_file_unless_told() -> No
 
 
 def test_spark_without_its_extra_is_one_line_naming_the_make_target(monkeypatch) -> None:
-    import importlib.util
+    import importlib.metadata
 
     from flows import spark_engine
 
-    # pyspark missing, dbt-spark there (whether or not make install-spark ran here)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "pyspark" else object())
+    def version(distribution: str) -> str:  # pyspark missing, dbt-spark there
+        if distribution == "pyspark":
+            raise importlib.metadata.PackageNotFoundError(distribution)
+        return "1.0"
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
     with pytest.raises(SettingsError) as raised:
         spark_engine.check_installed()
     assert str(raised.value) == "--engine spark needs pyspark: run make install-spark"
