@@ -19,7 +19,7 @@ can_apt_install = $(and $(filter 0,$(shell id -u)),$(shell command -v apt-get))
 .PHONY: help install install-spark run sample ingest test test-fast test-spark java browser lint docs serve bench bench-load bench-contract bench-pipeline bench-hourly bench-spark soak clean
 
 help: ## to list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)

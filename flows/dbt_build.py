@@ -30,6 +30,15 @@ class DataTestFailed(RuntimeError):
     """A dbt data test failed although the rows passed the contract; the message is one line."""
 
 
+class ColumnsChanged(RuntimeError):
+    """An incremental model's columns differ from its table's (a new version of the dbt project):
+    only a --full-refresh build can apply them."""
+
+
+# dbt's message when on_schema_change='fail' finds a model's new columns differ from its table's
+OUT_OF_SYNC = "The source and target schemas on this incremental model are out of sync"
+
+
 def dbt_vars(settings: Settings) -> dict[str, str]:
     """What the dbt project reads of the settings, as dbt vars: the warehouse and memory limit
     (dbt/profiles.yml), on Spark where silver is published (dbt/macros/spark.sql), and the
@@ -46,10 +55,16 @@ def run_dbt(
     callbacks: list[Callable] | None = None,
     extra_vars: dict[str, str] | None = None,
 ):
-    """`dbt <args>` on the project in dbt/ against the settings' warehouse; the dbtRunnerResult."""
+    """`dbt <args>` on the project in dbt/ against the settings' warehouse (on Spark, in the run's
+    Spark session, started here when it is not yet); the dbtRunnerResult."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.adapters.factory import reset_adapters
     from dbt.cli.main import dbtRunner
+
+    if settings.engine == "spark":
+        from flows.spark_engine import start_session
+
+        start_session(settings)
 
     try:
         return dbtRunner(callbacks=callbacks or []).invoke(
@@ -88,6 +103,9 @@ def failure(settings: Settings, args: list[str], result) -> Exception:
     rows' files and lines (dbt re-runs just those tests, storing their failing rows in the
     `dbt_test__audit` schema, where they stay for review)."""
     failed = [r for r in (result.result or []) if str(r.status) in ("fail", "error")]
+    changed = [r.node.name for r in failed if OUT_OF_SYNC in (r.message or "")]
+    if changed:
+        return ColumnsChanged(f"the columns of {', '.join(changed)} changed since they were built")
     tests = [r.node.name for r in failed if r.node.resource_type == "test" and str(r.status) == "fail"]
     if tests and len(tests) == len(failed) and settings.engine == "spark":  # its rows stay in Spark
         return DataTestFailed("dbt data test failed despite the contract: " + "; ".join(tests))

@@ -19,11 +19,20 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-from flows.dbt_build import BUILD, NIGHTLY_TESTS, DataTestFailed, failure, full_refresh_unfinished, run_dbt
+from flows.dbt_build import (
+    BUILD,
+    NIGHTLY_TESTS,
+    ColumnsChanged,
+    DataTestFailed,
+    failure,
+    full_refresh_unfinished,
+    run_dbt,
+)
 from flows.exports import answers_digest, charts_current, export_answers, write_charts, write_summary
 from flows.lock import WarehouseBusy, warehouse_lock
 from flows.notify import notify
 from flows.report import publish_report_link, write_report
+from flows.spark_engine import built_on_spark
 from flows.summary import run_summary, schema_drift_lines, summary_lines
 from gx.ledger import nothing_to_validate
 from gx.report import ContractReport, ContractViolation
@@ -79,20 +88,29 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
 
     One task rather than a Prefect task per dbt node (prefect-dbt's PrefectDbtRunner): that made
     the hourly build about 4 times slower (README, "Measured figures"). On Spark, silver goes to
-    Spark before the build and the models come back as views after it (flows/spark_engine.py)."""
+    Spark before the build and the models come back as views after it (flows/spark_engine.py).
+    An incremental model whose columns changed (a new version of the project) fails its build;
+    then every model is rebuilt."""
     args = [*BUILD, *QUIET] + (["--full-refresh"] if full_refresh else [])
+    try:
+        _build(settings, args)
+    except ColumnsChanged as changed:  # a new version of a model: applied by rebuilding them all
+        get_run_logger().warning("%s: rebuilding every model (--full-refresh)", changed)
+        _build(settings, [*args, "--full-refresh"])
+    return state_fingerprint
+
+
+def _build(settings: Settings, args: list[str]) -> None:
     if settings.engine == "spark":
-        from flows.spark_engine import attach_models, publish_silver, start_session
+        from flows.spark_engine import attach_models, publish_silver
 
         published = publish_silver(settings)
         get_run_logger().info("silver published for Spark: %s", published)
-        start_session(settings)
         _invoke_dbt(settings, args, "dbt-build", "dbt build on Spark: every model and test")
         attached = attach_models(settings)
         get_run_logger().info("Spark's models attached to the warehouse file: %s", ", ".join(attached))
     else:
         _invoke_dbt(settings, args, "dbt-build", "dbt build: every model and test")
-    return state_fingerprint
 
 
 @task(cache_policy=NO_CACHE)
@@ -148,7 +166,8 @@ def state_fingerprint(settings: Settings, full_refresh: bool) -> str:
     for path in sorted(DBT_DIR.rglob("*")):
         if path.is_file() and path.suffix in {".sql", ".yml"} and "target" not in path.parts:
             digest.update(path.relative_to(DBT_DIR).as_posix().encode() + path.read_bytes())
-    digest.update(f"{settings.warehouse}|{settings.engine}|{settings.as_of}|{full_refresh}".encode())
+    engine = f"spark:{settings.spark_home.resolve()}" if settings.engine == "spark" else settings.engine
+    digest.update(f"{settings.warehouse}|{engine}|{settings.as_of}|{full_refresh}".encode())
     return digest.hexdigest()
 
 
@@ -290,11 +309,13 @@ def _run(settings: Settings, nightly_tests: bool = False) -> dict:
     with _timed(seconds, "transform"):
         # Rows moved between silver and quarantine in old loads: rebuild, do not increment. So
         # after a rebuild that did not finish: until one does, incremental models may be stale.
+        # So on DuckDB after builds on Spark, which left DuckDB's incremental models behind.
         rebuild = (
             settings.full_refresh
             or bool(contract.revalidated)
             or settings.replay_quarantine
             or full_refresh_unfinished(settings.warehouse)
+            or (settings.engine == "duckdb" and built_on_spark(settings.warehouse))
         )
         # Spark rebuilds every model whenever something changed (dbt/macros/spark.sql); with
         # nothing new, the cached build is skipped on either engine.

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import duckdb
 
@@ -102,7 +103,8 @@ def publish_silver(settings: Settings) -> dict[str, int]:
     """Write each table of the silver schema as a Parquet folder under `<spark home>/silver`; rows
     by table.
 
-    Each folder is written beside the old one and swapped in, so a build never reads half a table."""
+    Each folder is written beside the old one and then renamed into place (runs on one warehouse
+    never overlap: the warehouse lock), so a build never reads a half-written file."""
     silver = settings.spark_home / "silver"
     silver.mkdir(parents=True, exist_ok=True)
     rows = {}
@@ -128,7 +130,7 @@ def publish_silver(settings: Settings) -> dict[str, int]:
 
 def attach_models(settings: Settings) -> list[str]:
     """Make each table Spark built in ATTACHED_SCHEMAS a view of the warehouse file over its
-    Parquet files (an empty table when Spark wrote none); the attached names."""
+    Parquet files (an empty table when the table has no rows); the attached names."""
     spark = start_session(settings)  # the session the build used
     attached = []
     with duckdb.connect(str(settings.warehouse)) as con:
@@ -143,18 +145,32 @@ def attach_models(settings: Settings) -> list[str]:
                 if any(location.glob("*.parquet")):
                     files = _sql_path(location / "*.parquet")
                     con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{files}')")
-                else:  # Spark wrote no file: the table's columns, from its schema
+                elif spark.table(name).isEmpty():  # no rows, no file: the columns from its schema
                     con.register("empty_model", spark.table(name).limit(0).toArrow())
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty_model")
                     con.unregister("empty_model")
+                else:
+                    raise RuntimeError(f"Spark's table {name} has rows but no Parquet file in {location}")
                 attached.append(name)
     return attached
+
+
+def built_on_spark(warehouse: Path) -> bool:
+    """Whether the warehouse file's marts are Spark's (views attached by a Spark build)."""
+    if not warehouse.exists():
+        return False
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (views,) = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema IN ? AND table_type = 'VIEW'",
+            [list(ATTACHED_SCHEMAS)],
+        ).fetchone()
+    return views > 0
 
 
 def _location(spark, table: str) -> Path:
     rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table}").collect()
     location = next(row.data_type for row in rows if row.col_name == "Location")
-    return Path(location.removeprefix("file:"))
+    return Path(unquote(urlparse(location).path))
 
 
 def _drop(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:

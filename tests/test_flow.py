@@ -10,6 +10,7 @@ import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import duckdb
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.testing.utilities import prefect_test_harness
@@ -163,6 +164,36 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
     rows = json.loads(nightly[0].data) if nightly and isinstance(nightly[0].data, str) else []
     tests = [row for row in rows if row["node"].startswith("test.")]
     assert len(tests) >= 10 and all(row["status"] == "pass" for row in tests)
+
+
+def test_a_model_whose_columns_changed_is_rebuilt_not_wedged(flow_settings: Settings) -> None:
+    """A warehouse built by an older version of the project (here: sessions' listened_seconds as
+    HUGEINT, as before it was cast to BIGINT) takes the new columns on its next build."""
+    settings = flow_settings
+    generate(settings.data_dir, 2_000, seed=4, n_files=1)
+    assert run_flow(settings).is_completed()
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute("ALTER TABLE marts.fct_listening_sessions ALTER listened_seconds TYPE HUGEINT")
+    generate(settings.data_dir / "more", 500, seed=5, n_files=1)
+    (settings.data_dir / "more" / "events" / "part-00001.jsonl").rename(
+        settings.data_dir / "events" / "b.jsonl"
+    )
+
+    state = run_flow(settings)
+    assert state.is_completed(), state.message
+    column_type = query(
+        settings,
+        "SELECT data_type FROM information_schema.columns WHERE table_schema = 'marts' "
+        "AND table_name = 'fct_listening_sessions' AND column_name = 'listened_seconds'",
+    )
+    assert column_type == [("BIGINT",)]
+    fresh = Settings(
+        data_dir=settings.data_dir,
+        warehouse=settings.warehouse.with_name("fresh.duckdb"),
+        exports_dir=settings.exports_dir.with_name("fresh-exports"),
+    )
+    assert run_flow(fresh).is_completed()
+    assert answers(settings) == answers(fresh)
 
 
 def test_transient_ingest_failure_is_retried(flow_settings: Settings, monkeypatch) -> None:

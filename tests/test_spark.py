@@ -52,6 +52,7 @@ def outcome(workspace: Workspace) -> dict:
     }
 
 
+@pytest.mark.timeout(3600)  # 6 runs on each engine, a Spark build about a minute and a half
 def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dict, tmp_path: Path) -> None:
     source = tmp_path / "generated"
     generate(source, 3_000, seed=11, n_files=EVENT_FILES, dirty_rate=0.05)
@@ -80,6 +81,34 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
     assert last["this_run"]["events"]["quarantined"] > 0  # the dirt reached the contract
     assert last["this_run"]["events"]["duplicates"] > 0  # the re-sent file was deduplicated
     assert (spark_side.root / ".podcast.spark" / "tables" / "answers.db").is_dir()
+
+    # the nightly deployment's run on Spark, nothing new: the cached build, then the data tests
+    # over every row and the docs, which need the Spark session the build would have started
+    daily = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from flows.pipeline import podcast_pipeline\n"
+            "state = podcast_pipeline(None, refresh_docs=True, nightly_tests=True, return_state=True)\n"
+            "sys.exit(0 if state.is_completed() else state.message)",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={
+            **prefect_env,
+            "PODCAST_ENGINE": "spark",
+            "PODCAST_DATA_DIR": str(arriving),
+            "PODCAST_WAREHOUSE": str(spark_side.warehouse),
+            "PODCAST_EXPORTS_DIR": str(spark_side.exports),
+            "PODCAST_GX_DIR": str(spark_side.root / "gx"),
+            "PODCAST_REFERENCE_TIME": "2025-01-01",
+        },
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert daily.returncode == 0, daily.stdout[-2000:] + daily.stderr[-3000:]
+    assert outcome(spark_side)["answers"] == outcome(duckdb_side)["answers"]
 
     # a reporting date before every event: answers without rows (Spark writes no file for them)
     run(duckdb_side, prefect_env, "--as-of", "2000-01-01")

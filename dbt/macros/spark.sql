@@ -1,6 +1,6 @@
 {#
     Spark (--engine spark): what the DuckDB warehouse gives the models for free. The contract's
-    silver rows arrive as Parquet folders under var('spark_home') (flows/spark.py publishes them)
+    silver rows arrive as Parquet folders under var('spark_home') (flows/spark_engine.py publishes them)
     and are registered here as the podcast_app source's tables. Spark builds rebuild every model
     (--full-refresh): Parquet tables cannot delete rows, so the keyed incremental strategies
     (delete+insert, replace_spans) exist on DuckDB only, and a build without --full-refresh is
