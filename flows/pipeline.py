@@ -2,7 +2,8 @@
 
 Tasks are thin: each calls the layer that owns the work (pipelines/, gx/, dbt/, flows/exports.py).
 I/O tasks retry with back-off; the dbt build is cached on the warehouse's validated state, the
-dbt project's files and the parameters, so a rerun with nothing new skips it.
+dbt project's files and the parameters, so a rerun with nothing new skips it (only while the
+warehouse's models are still the ones that build made: see `built_from`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from pipelines.progress import progress, timed
 from pipelines.settings import DBT_DIR, Settings
 
 RETRY_DELAYS = [2, 10, 30]
+BUILD_RECORD = "pipeline_state.last_build"
 # dbt's own output and files: node results go to the run log and artifacts instead. Nothing reads
 # target/manifest.json or run_results.json, and writing them costs time in every build.
 QUIET = ["--quiet", "--no-use-colors", "--no-write-json"]
@@ -97,6 +99,7 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
     except ColumnsChanged as changed:  # a new version of a model: applied by rebuilding them all
         get_run_logger().warning("%s: rebuilding every model (--full-refresh)", changed)
         _build(settings, [*args, "--full-refresh"])
+    _record_build(settings.warehouse, state_fingerprint)
     return state_fingerprint
 
 
@@ -153,6 +156,29 @@ def _dbt_event_logger(logger) -> Callable:
                 progress("transform: %s of %s dbt nodes done", next(done), total)
 
     return log_event
+
+
+def _record_build(warehouse: Path, fingerprint: str) -> None:
+    """Keep in the warehouse which state its models were last built from (`built_from`)."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_RECORD.split('.')[0]}")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {BUILD_RECORD} AS SELECT ? AS fingerprint, now() AS built_at",
+            [fingerprint],
+        )
+
+
+def built_from(warehouse: Path) -> str | None:
+    """The state fingerprint the warehouse's models were last built from; None if unknown. A cached
+    build counts only when it is this one: another build since (another as_of, an engine switch)
+    has replaced the models the cache remembers."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        if not con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema || '.' || table_name = ?",
+            [BUILD_RECORD],
+        ).fetchone()[0]:
+            return None
+        return con.execute(f"SELECT fingerprint FROM {BUILD_RECORD}").fetchone()[0]
 
 
 def state_fingerprint(settings: Settings, full_refresh: bool) -> str:
@@ -321,7 +347,8 @@ def _run(settings: Settings, nightly_tests: bool = False) -> dict:
         # nothing new, the cached build is skipped on either engine.
         full_refresh = rebuild or settings.engine == "spark"
         fingerprint = state_fingerprint(settings, full_refresh)
-        build_models.with_options(refresh_cache=rebuild)(settings, fingerprint, full_refresh)
+        stale = built_from(settings.warehouse) != fingerprint
+        build_models.with_options(refresh_cache=rebuild or stale)(settings, fingerprint, full_refresh)
         if nightly_tests:
             run_nightly_tests(settings)
     return export_results(settings, ingested, contract, seconds)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import replace
+from datetime import date
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import duckdb
@@ -194,6 +195,19 @@ def test_a_model_whose_columns_changed_is_rebuilt_not_wedged(flow_settings: Sett
     )
     assert run_flow(fresh).is_completed()
     assert answers(settings) == answers(fresh)
+
+
+def test_a_cached_build_is_used_only_while_the_warehouse_holds_it(flow_settings: Settings) -> None:
+    """Build A, then B (another as_of), then A's parameters again with nothing new: A's cached
+    build must not be trusted, as B replaced its models since."""
+    settings = flow_settings
+    generate(settings.data_dir, 2_000, seed=6, n_files=1)
+    assert run_flow(settings).is_completed()
+    first = answers(settings)
+    assert run_flow(settings, as_of=date(2000, 1, 1)).is_completed()
+    assert answers(settings) != first
+    assert run_flow(settings).is_completed()
+    assert answers(settings) == first
 
 
 def test_transient_ingest_failure_is_retried(flow_settings: Settings, monkeypatch) -> None:
