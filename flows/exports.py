@@ -70,7 +70,7 @@ def export_answers(warehouse: Path, exports_dir: Path) -> dict[str, list[dict]]:
             for fmt, options in (("csv", "(FORMAT csv, HEADER true)"), ("parquet", "(FORMAT parquet)")):
                 write_atomically(
                     exports_dir / f"{name}.{fmt}",
-                    lambda path, q=select, o=options: con.execute(f"COPY ({q}) TO '{_sql_path(path)}' {o}"),
+                    lambda path, q=select, o=options: con.execute(f"COPY ({q}) TO '{sql_path(path)}' {o}"),
                 )
             cursor = con.execute(select)
             columns = [column[0] for column in cursor.description]
@@ -217,5 +217,6 @@ def write_summary(summary: dict, exports_dir: Path) -> Path:
     return write_atomically(exports_dir / "run_summary.json", lambda path: path.write_text(text))
 
 
-def _sql_path(path: Path) -> str:
+def sql_path(path: Path) -> str:
+    """A path as the text of a SQL string literal (quotes doubled)."""
     return str(path).replace("'", "''")

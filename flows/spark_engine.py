@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
+from flows.exports import sql_path
 from gx import HIDDEN_FROM_GX
 from pipelines.settings import Settings, SettingsError
 
@@ -117,8 +118,8 @@ def publish_silver(settings: Settings) -> dict[str, int]:
             fresh = silver / f".{table}.new"
             shutil.rmtree(fresh, ignore_errors=True)
             fresh.mkdir()
-            con.execute(f"COPY silver.{table} TO '{_sql_path(fresh / 'part-0.parquet')}' (FORMAT parquet)")
-            rows[table] = con.execute(f"SELECT count(*) FROM silver.{table}").fetchone()[0]
+            copy = f"COPY silver.{table} TO '{sql_path(fresh / 'part-0.parquet')}' (FORMAT parquet)"
+            rows[table] = con.execute(copy).fetchone()[0]  # COPY returns the rows it wrote
             old = silver / f".{table}.old"
             shutil.rmtree(old, ignore_errors=True)
             if target.exists():
@@ -143,7 +144,7 @@ def attach_models(settings: Settings) -> list[str]:
                 _drop(con, schema, table.name)
                 location = _location(spark, name)
                 if any(location.glob("*.parquet")):
-                    files = _sql_path(location / "*.parquet")
+                    files = sql_path(location / "*.parquet")
                     con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{files}')")
                 elif spark.table(name).isEmpty():  # no rows, no file: the columns from its schema
                     con.register("empty_model", spark.table(name).limit(0).toArrow())
@@ -180,7 +181,3 @@ def _drop(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
     ).fetchall()
     for (kind,) in kinds:
         con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {schema}.{name}")
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")

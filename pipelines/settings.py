@@ -132,7 +132,7 @@ class Settings:
     engine: str = setting("duckdb", parse_engine)
     # Spark: its warehouse (Parquet tables) and metastore; None means beside the warehouse file.
     spark_dir: Path | None = setting(None, parse_path)
-    # Spark: the master URL of the session dbt opens (local[2]: two cores of this machine).
+    # Spark: the master URL of the run's session (local[2]: two cores of this machine).
     spark_master: str = setting("local[2]", str.strip)
     # DuckDB's memory cap for the contract and the dbt build; beyond it DuckDB spills to disk.
     duckdb_memory_limit: str = setting("1GB", parse_memory_limit)

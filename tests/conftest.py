@@ -12,12 +12,20 @@ import duckdb
 import pytest
 
 from pipelines.settings import GX_DIR, Settings
+from tests.prefect_server import prefect_server
 
 GX_COMMITTED = ("great_expectations.yml", "expectations", "checkpoints", "validation_definitions", "plugins")
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="module")
+def prefect_env(tmp_path_factory):
+    """A real Prefect server for the module's CLI runs; the environment that uses it."""
+    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env:
+        yield env
 
 
 def event(

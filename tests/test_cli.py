@@ -11,17 +11,10 @@ import pytest
 
 from flows.lock import warehouse_lock
 from tests.conftest import event, write_lines
-from tests.prefect_server import prefect_server
 from tests.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 ANSWER_FILES = ("q1_top_completed_episodes.csv", "q2_listen_through_rate_by_country.csv")
-
-
-@pytest.fixture(scope="module")
-def prefect_env(tmp_path_factory):
-    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env:
-        yield env
 
 
 @pytest.fixture

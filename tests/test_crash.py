@@ -9,17 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.crash import STAGES, crash_test, prepare, run, snapshot
-from tests.prefect_server import prefect_server
 from tests.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 KILLS = 20
-
-
-@pytest.fixture(scope="module")
-def prefect_env(tmp_path_factory):
-    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env:
-        yield env
 
 
 @pytest.mark.timeout(2400)  # 20 x (a killed run + a full rerun): about 10 minutes on 2 cores

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from pipelines.generate import generate
-from tests.prefect_server import prefect_server
+from tests.test_cli import run_cli
 from tests.workspace import Workspace
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -24,22 +24,8 @@ EVENT_FILES = 3
 SUMMARY_KEYS = ("as_of", "this_run", "warehouse", "answers_digest")
 
 
-@pytest.fixture(scope="module")
-def prefect_env(tmp_path_factory):
-    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env:
-        yield env
-
-
 def run(workspace: Workspace, env: dict, *flags: str) -> subprocess.CompletedProcess:
-    python, *command = workspace.command(*flags)
-    result = subprocess.run(
-        [python, *command],
-        cwd=Path(__file__).resolve().parent.parent,
-        env={**env, "PODCAST_GX_DIR": str(workspace.root / "gx"), "PODCAST_REFERENCE_TIME": "2025-01-01"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = run_cli(workspace, env, *flags)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 

@@ -11,12 +11,16 @@
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set silver = var('spark_home') ~ '/silver' -%}
     {%- set statements = ['create database if not exists dbt_state'] -%}
+    {%- set through = [] -%}
     {%- for source in graph.sources.values() if source.source_name == 'podcast_app' -%}
         {%- do statements.append('create database if not exists ' ~ source.schema) -%}
         {%- do statements.append('drop table if exists ' ~ source.relation_name) -%}
         {%- set location = silver ~ '/' ~ source.name -%}
         {%- do statements.append(
             'create table ' ~ source.relation_name ~ " using parquet location '" ~ location ~ "'"
+        ) -%}
+        {%- do through.append(
+            "coalesce((select max(_dlt_load_id) from " ~ source.relation_name ~ "), '')"
         ) -%}
     {%- endfor -%}
     {%- do statements.append(
@@ -27,12 +31,6 @@
         {%- if not flags.FULL_REFRESH -%}
             {{ exceptions.raise_compiler_error('on Spark every build is a --full-refresh') }}
         {%- endif -%}
-        {%- set through = [] -%}
-        {%- for source in graph.sources.values() if source.source_name == 'podcast_app' -%}
-            {%- do through.append(
-                "coalesce((select max(_dlt_load_id) from " ~ source.relation_name ~ "), '')"
-            ) -%}
-        {%- endfor -%}
         {%- do statements.append('drop table if exists dbt_state.batch') -%}
         {%- do statements.append(
             "create table dbt_state.batch using parquet as select '' as after_load_id, greatest("
