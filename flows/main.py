@@ -26,6 +26,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable as a script from anywhere
 
 from flows.prefect_server import TemporaryServer  # noqa: E402
+from pipelines.bronze import check_location  # noqa: E402
 from pipelines.settings import Settings, SettingsError, parse_date  # noqa: E402
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 75, 130
@@ -87,6 +88,7 @@ def check(args: argparse.Namespace) -> Settings:
         raise SettingsError(f"data directory not found: {settings.data_dir}")
     if settings.warehouse.exists() and not settings.warehouse.is_file():
         raise SettingsError(f"warehouse is not a file: {settings.warehouse}")
+    check_location(settings)
     if settings.engine == "spark":
         from flows.spark_engine import check_installed
 

@@ -39,9 +39,22 @@ from gx.ledger import nothing_to_validate
 from gx.report import ContractReport, ContractViolation
 from pipelines.ingest import IngestReport, ingest
 from pipelines.progress import progress, timed
-from pipelines.settings import DBT_DIR, Settings
+from pipelines.settings import DBT_DIR, Settings, SettingsError
 
 RETRY_DELAYS = [2, 10, 30]
+
+
+def _retry_unless_settings(task, task_run, state) -> bool:
+    """A setting the run cannot use (SettingsError) fails the task at once: a retry cannot help."""
+    return not isinstance(state.data, SettingsError)
+
+
+# I/O steps retry with back-off
+RETRIED = {
+    "retries": len(RETRY_DELAYS),
+    "retry_delay_seconds": RETRY_DELAYS,
+    "retry_condition_fn": _retry_unless_settings,
+}
 BUILD_RECORD = "pipeline_state.last_build"
 # dbt's own output and files: node results go to the run log and artifacts instead. Nothing reads
 # target/manifest.json or run_results.json, and writing them costs time in every build.
@@ -49,7 +62,7 @@ QUIET = ["--quiet", "--no-use-colors", "--no-write-json"]
 
 
 # ---------------------------------------------------------------------------- ingest
-@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE)
+@task(**RETRIED, cache_policy=NO_CACHE)
 def ingest_new_files(settings: Settings) -> IngestReport:
     """Load new event files and reference CSVs into bronze (dlt)."""
     report = ingest(settings)
@@ -63,7 +76,7 @@ def ingest_new_files(settings: Settings) -> IngestReport:
 
 
 # ---------------------------------------------------------------------------- validate
-@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE)
+@task(**RETRIED, cache_policy=NO_CACHE)
 def validate_and_split(settings: Settings) -> ContractReport:
     """Run the GX checkpoints on new loads; valid rows to silver, failing rows to quarantine.
 
@@ -198,7 +211,7 @@ def state_fingerprint(settings: Settings, full_refresh: bool) -> str:
 
 
 # ---------------------------------------------------------------------------- export
-@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE)
+@task(**RETRIED, cache_policy=NO_CACHE)
 def export_results(
     settings: Settings, ingested: IngestReport, contract: ContractReport, seconds: dict[str, float]
 ) -> dict:

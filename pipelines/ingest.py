@@ -1,9 +1,10 @@
-"""Load new input files into the warehouse's bronze dataset with dlt, and report what was loaded.
+"""Load new input files into bronze with dlt, and report what was loaded.
 
     python -m pipelines.ingest [--data-dir DIR] [--warehouse FILE]
 
 Incremental and idempotent: a file version already loaded is skipped, a rerun with nothing new
 loads nothing. A load interrupted after extraction is finished before new files are read.
+Bronze is in the warehouse file or, with `bronze_url`, Parquet files at a URL (pipelines/bronze.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import bronze
+from pipelines.bronze import BRONZE
 from pipelines.files import LEDGER_TABLE, nothing_new
 from pipelines.settings import Settings, SettingsError
 
 PIPELINE_NAME = "podcast_ingest"
-BRONZE = "bronze"
-LOAD_MEMORY_LIMIT = "512MB"  # a 100 MB line still loads
 LOAD_WORKERS = 2
 
 
@@ -59,17 +60,8 @@ def _configure_dlt() -> None:
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 
 
-def _credentials(warehouse: Path):
-    """The warehouse file, with DuckDB's buffer capped: loading streams files, it needs little."""
-    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-
-    credentials = DuckDbCredentials(str(warehouse))
-    credentials.global_config = {"memory_limit": LOAD_MEMORY_LIMIT}
-    return credentials
-
-
 def make_pipeline(settings: Settings):
-    """The dlt pipeline loading into the settings' warehouse (dlt is imported here, when needed)."""
+    """The dlt pipeline loading the settings' bronze (dlt is imported here, when needed)."""
     import dlt
 
     _configure_dlt()
@@ -80,7 +72,7 @@ def make_pipeline(settings: Settings):
         shutil.rmtree(working_dir)
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(_credentials(settings.warehouse)),
+        destination=bronze.destination(settings),
         dataset_name=BRONZE,
         pipelines_dir=str(settings.dlt_pipelines_dir),
     )
@@ -92,20 +84,26 @@ def ingest(settings: Settings) -> IngestReport:
     When no file changed since the last load, dlt is not even imported."""
     if not settings.data_dir.is_dir():
         raise SettingsError(f"data directory not found: {settings.data_dir}")
+    bronze.check_location(settings)
     working_dir = settings.dlt_pipelines_dir / PIPELINE_NAME
     if settings.warehouse.exists() and nothing_new(settings.data_dir, working_dir):
+        bronze.register_views(settings)
         return IngestReport(load_ids=(), files=())
     from pipelines.sources import podcast_files
 
     before = _bronze_columns(settings.warehouse)
     pipeline = make_pipeline(settings)
+    file_format = bronze.loader_file_format(settings)
     if pipeline.has_pending_data:  # a previous run died between extract and load
-        pipeline.normalize()
+        pipeline.normalize(loader_file_format=file_format)
         pipeline.load()
     try:
-        info = pipeline.run(podcast_files(settings.data_dir, settings.ingest_scratch_dir))
+        info = pipeline.run(
+            podcast_files(settings.data_dir, settings.ingest_scratch_dir), loader_file_format=file_format
+        )
     finally:
         shutil.rmtree(settings.ingest_scratch_dir, ignore_errors=True)
+    bronze.register_views(settings)
     load_ids = tuple(info.loads_ids)
     return IngestReport(
         load_ids=load_ids,

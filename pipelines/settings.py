@@ -93,6 +93,17 @@ def parse_path(text: str) -> Path:
     return Path(text).expanduser()
 
 
+def parse_url(text: str) -> str:
+    """A storage URL such as file:///data/bronze or s3://bucket/podcast; a folder path becomes a
+    file:// URL. It reaches SQL as a literal, so a quote in it is refused."""
+    text = text.strip()
+    if not re.match(r"[a-z][a-z0-9+.-]*://", text):
+        text = f"file://{Path(text).expanduser().resolve()}"  # not percent-encoded: DuckDB reads it
+    if "'" in text:
+        raise SettingsError(f"a storage URL cannot hold a quote: {text!r}")
+    return text.rstrip("/")
+
+
 def parse_secret_urls(text: str) -> tuple[SecretStr, ...]:
     """Comma- or newline-separated URLs, kept secret: they print and serialize as asterisks."""
     return tuple(SecretStr(url.strip()) for url in text.replace("\n", ",").split(",") if url.strip())
@@ -128,8 +139,11 @@ class Settings:
     # "Now" for the contract's no-future-timestamps rule; None means the wall clock.
     reference_time: datetime | None = setting(None, parse_datetime)
     # Where dbt builds the models: duckdb (the warehouse file) or spark (README, "When one machine
-    # is not enough"); ingestion and the contract write the warehouse file either way.
+    # is not enough"); the contract writes the warehouse file either way.
     engine: str = setting("duckdb", parse_engine)
+    # Where bronze lands: empty keeps it in the warehouse file; a URL (file://, s3://, gs://, az://)
+    # lands it there as Parquet files, which the warehouse reads as views (pipelines/bronze.py).
+    bronze_url: str = setting("", parse_url)
     # Spark: its warehouse (Parquet tables) and metastore; None means beside the warehouse file.
     spark_dir: Path | None = setting(None, parse_path)
     # Spark: the master URL of the run's session (local[2]: two cores of this machine).

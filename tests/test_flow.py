@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -228,6 +229,61 @@ def test_transient_ingest_failure_is_retried(flow_settings: Settings, monkeypatc
     state = run_flow(flow_settings)
     assert state.is_completed() and len(calls) == 2
     assert state.result()["this_run"]["events"]["loaded"] == 500
+
+
+def test_bronze_at_a_url_gives_the_same_runs_as_bronze_in_the_file(
+    flow_settings: Settings, tmp_path, monkeypatch
+) -> None:
+    """Bronze as Parquet files at a file:// URL (dlt's filesystem destination, read through views)
+    against bronze in the warehouse file: the same answers, row accounting and quarantine reasons
+    as files arrive one by one and one is re-sent. Run with the other place, the warehouse stops
+    at once with one line: no retries, exit 2 on the command line."""
+    source = tmp_path / "generated"
+    generate(source, 3_000, seed=12, n_files=2, dirty_rate=0.05)
+    arriving = flow_settings.data_dir
+    shutil.rmtree(arriving)
+    for folder in ("users", "episodes"):
+        shutil.copytree(source / folder, arriving / folder)
+    (arriving / "events").mkdir()
+    lake = (tmp_path / "lake").as_uri()
+    in_file = {"warehouse": tmp_path / "in-file" / "w.duckdb", "exports_dir": tmp_path / "in-file" / "out"}
+    at_url = {"warehouse": tmp_path / "at-url" / "w.duckdb", "exports_dir": tmp_path / "at-url" / "out"}
+
+    def outcome(folders: dict, **overrides) -> dict:
+        state = run_flow(replace(flow_settings, **folders), **overrides)
+        assert state.is_completed(), state.message
+        summary = json.loads((folders["exports_dir"] / "run_summary.json").read_text())
+        csvs = {path.name: path.read_bytes() for path in sorted(folders["exports_dir"].glob("*.csv"))}
+        return {"answers": csvs, **{key: summary[key] for key in ("as_of", "this_run", "warehouse")}}
+
+    parts = sorted((source / "events").glob("part-*.jsonl"))
+    for step, part in enumerate([*parts, parts[0]]):
+        shutil.copy(part, arriving / "events" / (part.name if step < len(parts) else "resent.jsonl"))
+        expected = outcome(in_file)
+        assert outcome(at_url, bronze_url=lake) == expected, f"after arrival {step + 1}"
+    assert (
+        expected["this_run"]["events"]["duplicates"] > 0
+        and expected["warehouse"]["events"]["quarantined"] > 0
+    )
+    kinds = query(
+        replace(flow_settings, **at_url),
+        "SELECT DISTINCT table_type FROM information_schema.tables WHERE table_schema = 'bronze'",
+    )
+    assert kinds == [("VIEW",)]
+
+    calls = []
+    real_ingest = pipeline.ingest
+    monkeypatch.setattr(pipeline, "ingest", lambda settings: calls.append(1) or real_ingest(settings))
+    monkeypatch.setattr(
+        pipeline, "ingest_new_files", pipeline.ingest_new_files.with_options(retry_delay_seconds=0)
+    )
+    state = run_flow(replace(flow_settings, **at_url))
+    assert state.is_failed() and "keeps bronze at " + lake in state.message and len(calls) == 1
+    state = run_flow(replace(flow_settings, **in_file), bronze_url=lake)
+    assert state.is_failed() and "keeps bronze in its own file" in state.message
+    result = cli("--data-dir", str(arriving), "--warehouse", str(at_url["warehouse"]))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"PODCAST_BRONZE_URL={lake}" in result.stderr
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -1,6 +1,7 @@
 """The same data through both engines (--engine duckdb and --engine spark) gives the same exports,
 row accounting and quarantine reasons, run after run: files arriving one by one, then a re-sent
-file. Marked spark: `make test-spark` runs it after `make install-spark`."""
+file. The Spark side also keeps bronze as Parquet files at a URL, as one would on a cluster.
+Marked spark: `make test-spark` runs it after `make install-spark`."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
     (arriving / "events").mkdir()
     duckdb_side = Workspace.create(tmp_path / "duckdb", arriving)
     spark_side = Workspace.create(tmp_path / "spark", arriving)
+    lake = tmp_path / "lake"
+    spark_env = {**prefect_env, "PODCAST_BRONZE_URL": lake.as_uri()}
 
     parts = sorted((source / "events").glob("part-*.jsonl"))
     arrivals = [[part] for part in parts] + [[parts[0]]]  # one by one, then the first file again
@@ -57,7 +60,7 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
             name = part.name if step < len(parts) else f"resent-{part.name}"
             shutil.copy(part, arriving / "events" / name)
         run(duckdb_side, prefect_env)
-        spark_run = run(spark_side, prefect_env, "--engine", "spark")
+        spark_run = run(spark_side, spark_env, "--engine", "spark")
         assert "Traceback" not in spark_run.stdout + spark_run.stderr
         assert "WARN" not in spark_run.stderr  # Spark's own log goes beside the warehouse
         duckdb_outcome, spark_outcome = outcome(duckdb_side), outcome(spark_side)
@@ -68,6 +71,9 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
     assert last["this_run"]["events"]["quarantined"] > 0  # the dirt reached the contract
     assert last["this_run"]["events"]["duplicates"] > 0  # the re-sent file was deduplicated
     assert (spark_side.root / ".podcast.spark" / "tables" / "answers.db").is_dir()
+    with duckdb.connect() as con:  # every bronze event row of the Spark side is in the lake
+        in_lake = con.execute(f"SELECT count(*) FROM '{lake}/bronze/events/*.parquet'").fetchone()[0]
+    assert in_lake == last["warehouse"]["events"]["bronze"] > 0
 
     # the nightly deployment's run on Spark, nothing new: the cached build, then the data tests
     # over every row and the docs, which need the Spark session the build would have started
@@ -82,7 +88,7 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
         ],
         cwd=Path(__file__).resolve().parent.parent,
         env={
-            **prefect_env,
+            **spark_env,
             "PODCAST_ENGINE": "spark",
             "PODCAST_DATA_DIR": str(arriving),
             "PODCAST_WAREHOUSE": str(spark_side.warehouse),
@@ -99,14 +105,14 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
 
     # a reporting date before every event: answers without rows (Spark writes no file for them)
     run(duckdb_side, prefect_env, "--as-of", "2000-01-01")
-    run(spark_side, prefect_env, "--engine", "spark", "--as-of", "2000-01-01")
+    run(spark_side, spark_env, "--engine", "spark", "--as-of", "2000-01-01")
     assert outcome(duckdb_side) == outcome(spark_side)
     q1 = (spark_side.exports / "q1_top_completed_episodes.csv").read_text().splitlines()
     assert q1 == ["rank,episode_id,title,podcast_id,completions"]
 
     # the Spark warehouse back on DuckDB: its models are DuckDB's again, with the same answers
     run(duckdb_side, prefect_env)
-    run(spark_side, prefect_env)
+    run(spark_side, spark_env)
     assert outcome(duckdb_side) == outcome(spark_side)
     with duckdb.connect(str(spark_side.warehouse), read_only=True) as con:
         kinds = con.execute(

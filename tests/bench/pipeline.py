@@ -5,7 +5,8 @@
 On one generated data set, in one run: the bare-SQL baseline (tests/bench/baseline.py, whose
 answers must equal the pipeline's), the pipeline on a fresh warehouse with its stage times and the
 peak RSS of its whole process tree, a rerun after adding a file with 1 % more events, a rerun with
-nothing new, and the fixed overhead (a fresh run on 1k events). Figures merge into
+nothing new, the fixed overhead (a fresh run on 1k events), and the fresh run again with bronze as
+Parquet files at a URL (PODCAST_BRONZE_URL). Figures merge into
 bench_results.json under "pipeline"; with both a 1M and a 10M entry the marginal throughputs are
 compared too.
 """
@@ -95,6 +96,13 @@ def main() -> int:
             differing = [name for name in ANSWERS if answers[name] != baseline[name]]
             raise SystemExit(f"baseline and pipeline answers differ: {differing}")
 
+        # the same fresh run with bronze as Parquet files at a URL (PODCAST_BRONZE_URL)
+        lake_env = {**os.environ, "PODCAST_BRONZE_URL": (root / "lake").as_uri()}
+        lake_workspace = Workspace.create(root / "lake-run", data_dir)
+        at_url = run_pipeline(lake_workspace, lake_env)
+        if pipeline_answers(lake_workspace.exports) != baseline:
+            raise SystemExit("baseline and pipeline answers differ with bronze at a URL")
+
         extra = generate(root / "extra", max(1, events // 100), seed=2, n_files=1)["events"]
         shutil.move(root / "extra" / "events" / "part-00001.jsonl", data_dir / "events" / "increment.jsonl")
         incremental = run_pipeline(workspace)
@@ -117,6 +125,7 @@ def main() -> int:
             "share_of_full": round(incremental["wall_s"] / full["wall_s"], 3),
         },
         "noop": noop,
+        "bronze_at_url": at_url,
         "fixed_overhead": {"events": FIXED_OVERHEAD_EVENTS, **fixed},
         "answers_equal": True,
     }
@@ -146,6 +155,12 @@ def table(f: dict) -> str:
         f"({f['incremental']['share_of_full']:.0%}) | {f['noop']['wall_s']:.2f} "
         f"| {f['fixed_overhead']['wall_s']:.2f} |",
     ]
+    at_url = f["bronze_at_url"]
+    rows.append(
+        f"bronze as Parquet at a URL: {at_url['wall_s']:.2f} s, "
+        + ", ".join(f"{stage} {at_url['stages_s'][stage]:.2f}" for stage in stages)
+        + f"; peak RSS {at_url['peak_rss_mb']:,} MB"
+    )
     return "\n".join(rows)
 
 

@@ -35,6 +35,8 @@ SECRET = "json://hooks.example/s3cret-token"
         ("PODCAST_ENGINE", " Spark ", "engine", "spark"),
         ("PODCAST_SPARK_DIR", "~/spark", "spark_dir", Path("~/spark").expanduser()),
         ("PODCAST_SPARK_MASTER", "local[4]", "spark_master", "local[4]"),
+        ("PODCAST_BRONZE_URL", "s3://bucket/podcast/", "bronze_url", "s3://bucket/podcast"),
+        ("PODCAST_BRONZE_URL", "/data/lake", "bronze_url", "file:///data/lake"),
     ],
 )
 def test_each_variable_is_parsed_by_its_own_parser(
@@ -53,6 +55,7 @@ def test_each_variable_is_parsed_by_its_own_parser(
         ("PODCAST_LOCK_WAIT_SECONDS", "1GB"),  # a memory size is no duration
         ("PODCAST_DATA_DOCS_KEEP_RUNS", "0"),
         ("PODCAST_ENGINE", "postgres"),
+        ("PODCAST_BRONZE_URL", "s3://bucket/it's"),  # it reaches SQL as a literal
     ],
 )
 def test_a_bad_value_is_one_line_naming_its_variable(variable: str, text: str) -> None:
