@@ -159,6 +159,14 @@ class Settings:
     # and shown as asterisks wherever the settings are printed or stored (Prefect's parameters).
     notify_urls: tuple[SecretStr, ...] = setting((), parse_secret_urls, repr=False)
 
+    def __post_init__(self) -> None:
+        """A relative path is taken from the working directory, once, here: dbt, which runs in its
+        project folder, would otherwise read it from there."""
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, Path) and not value.is_absolute():
+                object.__setattr__(self, spec.name, value.absolute())
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults, then `PODCAST_*` environment variables, then explicit overrides (CLI flags,

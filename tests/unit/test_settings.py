@@ -118,3 +118,12 @@ def test_spark_without_its_extra_is_one_line_naming_the_make_target(monkeypatch)
     with pytest.raises(SettingsError) as raised:
         spark_engine.check_installed()
     assert str(raised.value) == "--engine spark needs pyspark: run make install-spark"
+
+
+def test_relative_paths_are_taken_from_the_working_directory(monkeypatch, tmp_path: Path) -> None:
+    """Not from dbt's project folder, where the build runs: its target and logs stay beside the
+    warehouse."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({"PODCAST_WAREHOUSE": "wh/w.duckdb"}, exports_dir=Path("out"))
+    assert settings.warehouse == tmp_path / "wh" / "w.duckdb" and settings.exports_dir == tmp_path / "out"
+    assert settings.dbt_work_dir == tmp_path / "wh" / ".w.dbt"
