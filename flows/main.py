@@ -25,6 +25,8 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable as a script from anywhere
 
+import duckdb  # noqa: E402
+
 from flows.prefect_server import TemporaryServer  # noqa: E402
 from pipelines.bronze import check_location  # noqa: E402
 from pipelines.settings import Settings, SettingsError, parse_date  # noqa: E402
@@ -88,7 +90,10 @@ def check(args: argparse.Namespace) -> Settings:
         raise SettingsError(f"data directory not found: {settings.data_dir}")
     if settings.warehouse.exists() and not settings.warehouse.is_file():
         raise SettingsError(f"warehouse is not a file: {settings.warehouse}")
-    check_location(settings)
+    try:
+        check_location(settings)
+    except duckdb.IOException:  # another run writes the warehouse: the run checks under its lock
+        pass
     if settings.engine == "spark":
         from flows.spark_engine import check_installed
 
@@ -139,6 +144,8 @@ def run(settings: Settings, args: argparse.Namespace, server: TemporaryServer) -
         print(f"error: {message} (full log: {settings.run_log})", file=sys.stderr)
         error = state.result(raise_on_failure=False)
         _release_frames(error)
+        if isinstance(error, SettingsError):
+            return EXIT_USAGE
         return EXIT_BUSY if isinstance(error, WarehouseBusy) else EXIT_FAILED
     summary = state.result()
     server.close()  # now, so that stopping it shows in the summary's exit seconds

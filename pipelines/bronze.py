@@ -100,7 +100,10 @@ def register_views(settings: Settings) -> list[str]:
     for folder in filesystem.ls(root, detail=False):
         table = Path(folder).name
         if not table.startswith("_") and filesystem.glob(f"{root}/{table}/*.parquet"):
-            views[table] = f"read_parquet('{url}/{table}/*.parquet', union_by_name = true)"
+            views[table] = (  # the rows of complete loads, as in the warehouse file
+                f"read_parquet('{url}/{table}/*.parquet', union_by_name = true) "
+                f"WHERE _dlt_load_id IN (SELECT load_id FROM {BRONZE}.{LOADS_TABLE})"
+            )
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(settings.warehouse)) as con:
         con.execute("BEGIN TRANSACTION")

@@ -67,8 +67,9 @@ def make_pipeline(settings: Settings):
     _configure_dlt()
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     working_dir = settings.dlt_pipelines_dir / PIPELINE_NAME
-    if not settings.warehouse.exists() and working_dir.exists():
-        # The warehouse is the truth: a new warehouse must not inherit a ledger of old loads.
+    if not settings.bronze_url and not settings.warehouse.exists() and working_dir.exists():
+        # Bronze in the warehouse file: a new warehouse must not inherit a ledger of old loads. At a
+        # URL the files stay, and the ledger with them (an unfinished load is finished, not dropped).
         shutil.rmtree(working_dir)
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
@@ -93,13 +94,13 @@ def ingest(settings: Settings) -> IngestReport:
 
     before = _bronze_columns(settings.warehouse)
     pipeline = make_pipeline(settings)
-    file_format = bronze.loader_file_format(settings)
     if pipeline.has_pending_data:  # a previous run died between extract and load
-        pipeline.normalize(loader_file_format=file_format)
+        pipeline.normalize()  # in the file format its extraction chose
         pipeline.load()
     try:
         info = pipeline.run(
-            podcast_files(settings.data_dir, settings.ingest_scratch_dir), loader_file_format=file_format
+            podcast_files(settings.data_dir, settings.ingest_scratch_dir),
+            loader_file_format=bronze.loader_file_format(settings),
         )
     finally:
         shutil.rmtree(settings.ingest_scratch_dir, ignore_errors=True)
@@ -130,6 +131,8 @@ def _new_columns(warehouse: Path, before: dict[str, set[str]], load_ids: tuple[s
     """Data columns added to tables that existed `before`, with where each first has a value."""
     drift = []
     after = _bronze_columns(warehouse)
+    if not set(before) & set(after):
+        return drift
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for table in sorted(set(before) & set(after)):
             for column in sorted(after[table] - before[table]):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 from pydantic import SecretStr
 
@@ -95,10 +96,14 @@ def parse_path(text: str) -> Path:
 
 def parse_url(text: str) -> str:
     """A storage URL such as file:///data/bronze or s3://bucket/podcast; a folder path becomes a
-    file:// URL. It reaches SQL as a literal, so a quote in it is refused."""
+    file:// URL, empty means none. It reaches SQL as a literal, so a quote in it is refused."""
     text = text.strip()
-    if not re.match(r"[a-z][a-z0-9+.-]*://", text):
-        text = f"file://{Path(text).expanduser().resolve()}"  # not percent-encoded: DuckDB reads it
+    if not text:
+        return ""
+    if text.startswith("file://"):
+        text = unquote(text)  # as dlt reads it; DuckDB and fsspec take the path as written
+    elif not re.match(r"[a-z][a-z0-9+.-]*://", text):
+        text = f"file://{Path(text).expanduser().resolve()}"
     if "'" in text:
         raise SettingsError(f"a storage URL cannot hold a quote: {text!r}")
     return text.rstrip("/")

@@ -70,3 +70,25 @@ def test_a_warehouse_keeps_bronze_where_its_first_load_put_it(settings: Settings
         SettingsError, match="keeps bronze in its own file: run it with no PODCAST_BRONZE_URL"
     ):
         ingest(replace(in_file, bronze_url=at_url.bronze_url))
+
+
+def test_a_first_load_that_stops_midway_is_finished_not_loaded_twice(at_url: Settings, monkeypatch) -> None:
+    """The Parquet files landed, dlt's record of the load did not (no warehouse file yet): the
+    next run finishes that load rather than dropping it and loading the files again."""
+    from dlt.destinations.impl.filesystem.filesystem import FilesystemClient
+
+    write_lines(at_url.data_dir / "events" / "a.jsonl", [event(user=f"user_{i}") for i in range(5)])
+
+    def stopped(self, load_id):
+        raise RuntimeError("stopped before the load was recorded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FilesystemClient, "complete_load", stopped)
+        with pytest.raises(Exception, match="stopped before the load was recorded"):
+            ingest(at_url)
+    assert not at_url.warehouse.exists()
+    ingest(at_url)
+    assert query(at_url, "SELECT count(*), count(DISTINCT _dlt_load_id) FROM bronze.events") == [(5, 1)]
+    assert query(at_url, "SELECT count(*) FROM bronze._dlt_loads") == [(1,)]
+    lake = Path(at_url.bronze_url.removeprefix("file://")) / "bronze"
+    assert len(list((lake / "events").glob("*.parquet"))) == 1  # the files were not loaded again

@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from flows.lock import warehouse_lock
@@ -97,7 +98,8 @@ def test_whatever_fails_the_terminal_gets_one_line_and_the_run_log_the_trace(
 def test_a_warehouse_another_run_holds_exits_75_without_waiting_by_default(
     prefect_env: dict, workspace: Workspace
 ) -> None:
-    with warehouse_lock(workspace.warehouse):
+    # the other run holds the lock and, as while it loads or builds, a DuckDB write connection
+    with warehouse_lock(workspace.warehouse), duckdb.connect(str(workspace.warehouse)):
         line = assert_one_error_line(run_cli(workspace, prefect_env), code=75)
         assert "another run is using" in line
         waited = run_cli(workspace, {**prefect_env, "PODCAST_LOCK_WAIT_SECONDS": "1.5"})

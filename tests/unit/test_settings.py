@@ -37,6 +37,7 @@ SECRET = "json://hooks.example/s3cret-token"
         ("PODCAST_SPARK_MASTER", "local[4]", "spark_master", "local[4]"),
         ("PODCAST_BRONZE_URL", "s3://bucket/podcast/", "bronze_url", "s3://bucket/podcast"),
         ("PODCAST_BRONZE_URL", "/data/lake", "bronze_url", "file:///data/lake"),
+        ("PODCAST_BRONZE_URL", "file:///data/my%20lake", "bronze_url", "file:///data/my lake"),
     ],
 )
 def test_each_variable_is_parsed_by_its_own_parser(
@@ -127,3 +128,7 @@ def test_relative_paths_are_taken_from_the_working_directory(monkeypatch, tmp_pa
     settings = Settings.from_env({"PODCAST_WAREHOUSE": "wh/w.duckdb"}, exports_dir=Path("out"))
     assert settings.warehouse == tmp_path / "wh" / "w.duckdb" and settings.exports_dir == tmp_path / "out"
     assert settings.dbt_work_dir == tmp_path / "wh" / ".w.dbt"
+
+
+def test_an_empty_bronze_url_keeps_bronze_in_the_warehouse_file() -> None:
+    assert Settings.from_parameters({"bronze_url": " "}).bronze_url == ""
