@@ -107,6 +107,16 @@ def test_a_warehouse_another_run_holds_exits_75_without_waiting_by_default(
     assert "waited 1.5 s" in waited.stderr
 
 
+def test_a_piped_run_ends_with_its_whole_summary(prefect_env: dict, workspace: Workspace) -> None:
+    """The process ends without the interpreter's teardown (flows/main.py `_exit`): what it printed
+    into the pipe's buffer still arrives, to the last line."""
+    buffered = {name: value for name, value in prefect_env.items() if name != "PYTHONUNBUFFERED"}
+    result = run_cli(workspace, buffered)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines() or ["(nothing arrived)"]
+    assert lines[0].startswith("this run:") and lines[-1].startswith("time:"), result.stdout
+
+
 def test_a_run_with_nothing_new_imports_neither_dlt_nor_gx_nor_dbt(
     prefect_env: dict, workspace: Workspace
 ) -> None:
