@@ -125,9 +125,12 @@ def test_a_duckdb_run_imports_nothing_of_spark(prefect_env: dict, tmp_path: Path
     generate(tmp_path / "data", 500, seed=3, n_files=1)
     workspace = Workspace.create(tmp_path / "run", tmp_path / "data")
     _, script, *arguments = workspace.command()
-    # the CLI in this interpreter, then the modules it left imported
+    # the CLI in this interpreter, then the modules it left imported (the CLI ends its process
+    # with os._exit, which the probe turns into a SystemExit to go on)
     probe = (
-        "import runpy, sys\n"
+        "import os, runpy, sys\n"
+        "def stop(code):\n    raise SystemExit(code)\n"
+        "os._exit = stop\n"
         f"sys.argv = {[script, *arguments]!r}\n"
         "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
         "except SystemExit as done:\n    assert not done.code, done.code\n"
