@@ -42,6 +42,8 @@ STARTUP_TIMEOUT_SECONDS = 120  # a first start runs the database migrations; all
 STOP_GRACE_SECONDS = 5  # as Prefect's own: SIGTERM, then SIGKILL
 DRAIN_TIMEOUT_SECONDS = 10
 LOG_NAME = "temporary-server.log"
+# The one line a run prints when it has to wait for the migrations of a new Prefect home.
+PREPARING_DATABASE = "preparing Prefect's database (first run, about 20 s)..."
 
 # What SubprocessASGIServer._run_uvicorn_command sets for its server.
 PREFECT_SERVER_ENV = {
@@ -116,7 +118,7 @@ class TemporaryServer:
         if self.process is None or self._ready:
             return
         if self._new_database and not self._healthy():
-            print("preparing Prefect's database (first run, about 20 s)...", file=sys.stderr, flush=True)
+            print(PREPARING_DATABASE, file=sys.stderr, flush=True)
         deadline = time.monotonic() + timeout
         retried = False
         while not self._healthy():

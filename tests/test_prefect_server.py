@@ -12,12 +12,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from flows.prefect_server import PREPARING_DATABASE
 from pipelines.generate import generate
 from pipelines.settings import PROJECT_DIR
 from tests.workspace import Workspace
 
 pytestmark = pytest.mark.slow
-PREPARING = "preparing Prefect's database (first run, about 20 s)..."
 
 
 def _workspace(tmp_path: Path) -> Workspace:
@@ -76,7 +76,7 @@ def test_waiting_for_a_new_database_says_so_once(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["healthy"]
-    assert result.stderr.splitlines() == [PREPARING]
+    assert result.stderr.splitlines() == [PREPARING_DATABASE]
 
 
 @pytest.mark.timeout(600)
@@ -97,7 +97,7 @@ def test_first_run_on_a_new_prefect_home_succeeds_and_leaves_no_server(tmp_path:
     assert "Traceback" not in stdout and "Traceback" not in stderr
     assert "nanobind" not in stderr  # a plain exit: no "leaked instance" lines at interpreter shutdown
     # The one line a first run may print, when the migrations outlast the imports (machine-dependent).
-    assert set(stderr.splitlines()) <= {PREPARING}
+    assert set(stderr.splitlines()) <= {PREPARING_DATABASE}
     assert "500 events loaded from 3 files" in stdout
     assert (home / "temporary-server.log").is_file()  # the server's own output went there
     assert left == []
