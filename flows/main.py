@@ -141,7 +141,8 @@ def run(settings: Settings, args: argparse.Namespace, server: TemporaryServer) -
     _collect_from_here()
     server.wait()
     flow_started = time.time()
-    state = podcast_pipeline(settings, return_state=True)
+    with server.flow_settings():
+        state = podcast_pipeline(settings, return_state=True)
     flow_ended = time.time()
     if status:
         status.clear()

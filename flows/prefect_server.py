@@ -19,6 +19,7 @@ the pipeline's libraries import; `wait()` blocks only when the flow is about to 
   log workers are drained, then the server gets SIGTERM and, after STOP_GRACE_SECONDS, SIGKILL.
   On Linux the server also gets SIGKILL when this process dies without cleaning up (kill -9),
   through PR_SET_PDEATHSIG; it runs in its own session, so Ctrl-C reaches only this process.
+- Flow runs against it send no heartbeats (`flow_settings()`): nothing outlives the run to read them.
 - Output: the server's stdout and stderr go to `$PREFECT_HOME/temporary-server.log` (rewritten on
   each start, named in any error), never to the terminal.
 """
@@ -34,7 +35,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -112,6 +114,20 @@ class TemporaryServer:
                 _drain_prefect_workers()
         finally:
             self.stop()
+
+    @contextmanager
+    def flow_settings(self) -> Iterator[None]:
+        """Prefect's settings for a flow run against this server: without heartbeats. A server
+        reads them to mark a run crashed when they stop; this one stops with the run, and the end
+        of the flow waits for the heartbeat thread's current second of sleep. Against a server that
+        is not ours, nothing changes."""
+        if self.process is None:
+            yield
+            return
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
 
     def wait(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
         """Block until the server answers /api/health; ServerError (server stopped) if it cannot."""

@@ -56,11 +56,15 @@ def _kill(processes: list[psutil.Process]) -> None:
 # wait() right after the start on a new home, in a process of its own (no Prefect settings loaded
 # by other tests): the migrations cannot be done yet.
 WAIT_AT_ONCE = """
+from prefect.settings import get_current_settings
 from flows.prefect_server import TemporaryServer
 with TemporaryServer() as server:
     server.wait()
     server.wait()
     print("healthy" if server._healthy() else "not healthy")
+    with server.flow_settings():
+        print("heartbeats every", get_current_settings().flows.heartbeat_frequency)
+    print("heartbeats every", get_current_settings().flows.heartbeat_frequency)
 """
 
 
@@ -75,7 +79,8 @@ def test_waiting_for_a_new_database_says_so_once(tmp_path: Path) -> None:
         timeout=240,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["healthy"]
+    # no heartbeats for a server that ends with the run; Prefect's default (seconds) outside the run
+    assert result.stdout.splitlines() == ["healthy", "heartbeats every None", "heartbeats every 180"]
     assert result.stderr.splitlines() == [PREPARING_DATABASE]
 
 
@@ -125,3 +130,14 @@ def test_server_does_not_outlive_a_sigkilled_run(tmp_path: Path) -> None:
     finally:
         run.kill()
         _kill(_processes_using(home))
+
+
+def test_a_server_that_is_not_ours_keeps_prefects_heartbeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import get_current_settings
+
+    from flows.prefect_server import TemporaryServer
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing is started for it
+    with TemporaryServer() as server, server.flow_settings():
+        assert server.process is None
+        assert get_current_settings().flows.heartbeat_frequency == 180  # Prefect's default
