@@ -289,10 +289,22 @@ def _blank(event: dict, key: str, choice: int) -> None:
         event[key] = [None, "", "   ", None][choice]
 
 
-def generate(out: Path, n_events: int, seed: int = 42, n_files: int = 4, dirty_rate: float = 0.02) -> dict:
-    """Write a complete dataset to `out`; return the manifest (also written to _manifest.json)."""
+def generate(
+    out: Path,
+    n_events: int,
+    seed: int = 42,
+    n_files: int = 4,
+    dirty_rate: float = 0.02,
+    window: tuple[float, float] = (0.0, 1.0),
+) -> dict:
+    """Write a complete dataset to `out`; return the manifest (also written to _manifest.json).
+
+    `window` is the part of the six months the sessions start in, as shares of it: (0.99, 1) is
+    the last 1 %, as the logs of the latest hours are."""
     if n_events < 1 or n_files < 1 or not 0 <= dirty_rate <= 1:
         raise ValueError("events and files must be >= 1 and dirty-rate within [0, 1]")
+    if not 0 <= window[0] < window[1] <= 1:
+        raise ValueError("the window must be two shares of the six months, 0 <= start < end <= 1")
     rng = np.random.default_rng(seed)
     catalog = write_reference(out, n_events, rng)
     dirtier = Dirtier(catalog, rng)
@@ -303,7 +315,9 @@ def generate(out: Path, n_events: int, seed: int = 42, n_files: int = 4, dirty_r
 
     mean_events = float((TEMPLATES != NONE).sum(axis=1) @ TEMPLATE_WEIGHTS)
     written = 0
-    file_bounds = np.linspace(0, SPAN_SECONDS, n_files + 1).astype(np.int64)
+    file_bounds = np.linspace(window[0] * SPAN_SECONDS, window[1] * SPAN_SECONDS, n_files + 1).astype(
+        np.int64
+    )
     for file_index in range(n_files):
         target = n_events * (file_index + 1) // n_files - n_events * file_index // n_files
         chunks = max(1, int(np.ceil(target / mean_events / SESSIONS_PER_CHUNK)))
@@ -331,6 +345,7 @@ def generate(out: Path, n_events: int, seed: int = 42, n_files: int = 4, dirty_r
         "users": catalog.n_users,
         "episodes": catalog.n_episodes,
         "dirty_rate": dirty_rate,
+        "window": list(window),
         "dirt": {kind: dirtier.counts.get(kind, 0) for kind in DIRT_KINDS},
     }
     (out / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

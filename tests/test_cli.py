@@ -141,6 +141,8 @@ def test_a_run_with_nothing_new_imports_neither_dlt_nor_gx_nor_dbt(
         "orchestration",
         "exit",
     ]
+    assert summary["seconds"]["startup"] > 0.1  # the imports at least: measured from the start
+    assert all(seconds >= 0 for seconds in summary["seconds"].values()), summary["seconds"]
 
 
 def test_a_terminal_gets_a_status_line_and_a_pipe_plain_lines(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -103,6 +103,25 @@ def test_clean_events_are_plausible(sample) -> None:
         ok += 1
     assert kinds == {"play", "pause", "seek", "complete"}
     assert ok > 1500 and len(months) >= 2
+
+
+def test_a_window_puts_the_sessions_in_that_part_of_the_six_months(tmp_path: Path) -> None:
+    """The last 1 % of the six months (2024-01-01 to 2024-07-01) starts on 2024-06-29 at 04:19:12."""
+    generate(tmp_path, 3000, seed=1, n_files=2, window=(0.99, 1.0))
+    instants = []
+    for path in sorted((tmp_path / "events").glob("*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            try:
+                moment = datetime.fromisoformat(json.loads(line)["timestamp"])
+            except (ValueError, TypeError, KeyError):
+                continue  # one of the dirty rows
+            moment = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+            if moment.year == 2024:  # not one of the far-off instants of the dirt
+                instants.append(moment)
+    assert len(instants) > 2500
+    assert min(instants) >= datetime(2024, 6, 29, 4, 19, 12)
+    with pytest.raises(ValueError, match="window"):
+        generate(tmp_path / "bad", 10, window=(0.5, 0.5))
 
 
 def test_cli_rejects_bad_arguments_with_one_line(tmp_path: Path, capsys) -> None:
