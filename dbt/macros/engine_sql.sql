@@ -46,3 +46,20 @@
 {% macro spark__add_days(date_expression, days) -%}
     date_add(cast({{ date_expression }} as date), {{ days | int }})
 {%- endmacro %}
+
+{#
+    The rows of a large table laid out by a column, for the engine's pruning: in DuckDB the rows
+    are stored in the order they are inserted, and each row group keeps the least and greatest
+    value of every column, so a query asking for a few days skips every group outside them. The
+    hourly builds ask for the days their batch touches. Spark's tables do not need it here.
+#}
+{% macro laid_out_by(column) -%}
+    {{ return(adapter.dispatch('laid_out_by')(column)) }}
+{%- endmacro %}
+
+{% macro default__laid_out_by(column) -%}
+    order by {{ column }}
+{%- endmacro %}
+
+{% macro spark__laid_out_by(column) -%}
+{%- endmacro %}

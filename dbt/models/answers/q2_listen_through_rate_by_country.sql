@@ -10,14 +10,25 @@ with rated_days as (
         and rated_completions > 0
 ),
 
+-- summed per listener before the join: one row per listener meets dim_users, not one per day
+by_listener as (
+    select
+        user_id,
+        sum(listen_through_rate_sum) as rate_sum,
+        sum(listen_through_rates) as rates,
+        sum(rated_completions) as completions
+    from rated_days
+    group by user_id
+),
+
 by_country as (
     select
         coalesce(users.country, 'unknown') as country,
-        sum(rated_days.listen_through_rate_sum) as rate_sum,
-        sum(rated_days.listen_through_rates) as rates,
-        sum(rated_days.rated_completions) as completions
-    from rated_days
-    left join {{ ref('dim_users') }} as users on rated_days.user_id = users.user_id
+        sum(by_listener.rate_sum) as rate_sum,
+        sum(by_listener.rates) as rates,
+        sum(by_listener.completions) as completions
+    from by_listener
+    left join {{ ref('dim_users') }} as users on by_listener.user_id = users.user_id
     group by coalesce(users.country, 'unknown')
 )
 

@@ -3,7 +3,8 @@
 -- completes of episodes in episodes.csv with a length > 0.
 -- Incremental (delete+insert on user and day): the groups the batch's events fall in, and the
 -- groups with completes of an episode whose reference row the batch changes (a new length, or the
--- episode arriving late), are computed again from the fact and dim_episodes.
+-- episode arriving late), are computed again from the fact and dim_episodes. Laid out by day, like
+-- the fact: the delete of the recomputed groups reads only their days.
 {{
     config(
         materialized='incremental',
@@ -86,3 +87,4 @@ select
     {{ ordered_sum('listen_through_rate') }} as listen_through_rate_sum
 from rated
 group by user_id, event_date
+{{ laid_out_by('event_date') }}

@@ -1,8 +1,9 @@
 -- One row per deduplicated listening event. Incremental: the batch's keys (int_events__deduplicated)
 -- replace their rows here (delete+insert). Hourly, keys are only added or replaced, never removed:
 -- rows leave silver only on a contract change or a quarantine replay, which rebuild with
--- --full-refresh. event_date rides along in the key (it follows from event_at) so the delete reads
--- only the days the batch touches where the table is laid out by day.
+-- --full-refresh. The rows are laid out by day (macros/engine_sql.sql), and event_date rides along
+-- in the key (it follows from event_at): the delete, and the models reading the days a batch
+-- touches, skip the rest of the history.
 {{
     config(
         materialized='incremental',
@@ -26,3 +27,4 @@ select
     duration_seconds,
     load_id
 from events
+{{ laid_out_by('event_date') }}
