@@ -101,7 +101,7 @@ class Engine(Protocol):
     def has_table(self, qualified: str) -> bool: ...
     def raise_if_reference_untrustworthy(self) -> None: ...
     def record_validated_load(self, table, load_id, fingerprint, run_label, rows) -> tuple: ...
-    def stage_reference_coverage(self) -> int: ...
+    def stage_reference_coverage(self, run_ids: list[str]) -> int: ...
     def stage_load_quality(self, run_ids: list[str]) -> int: ...
     def close(self) -> None: ...
 
@@ -174,8 +174,19 @@ class DuckDBEngine:
             f"ALTER TABLE {batch_table(suite, f'{STAGED}{index}')} RENAME TO {suite}"
         )
 
-    def stage_reference_coverage(self) -> int:
-        return _stage(self.con, batch_table("reference_coverage"), REFERENCE_COVERAGE_SQL)
+    def stage_reference_coverage(self, run_ids: list[str]) -> int:
+        """Reference coverage of the valid events of each load validated by the checkpoint runs
+        `run_ids`, one row per event."""
+        of_the_runs = (
+            "e._dlt_load_id IN (SELECT load_id FROM contract.validated_loads WHERE table_name = 'events' "
+            "AND checkpoint_run_id IN (SELECT unnest(?::VARCHAR[])))"
+        )
+        return _stage(
+            self.con,
+            batch_table("reference_coverage"),
+            f"{REFERENCE_COVERAGE_SQL} WHERE {of_the_runs}",
+            [run_ids],
+        )
 
     def stage_load_quality(self, run_ids: list[str]) -> int:
         """The quarantined share of each events load validated by the checkpoint runs `run_ids`."""

@@ -74,6 +74,7 @@ EPISODES = TableContract(
 CONTRACTS = (USERS, EPISODES, EVENTS)
 
 # Warning level: valid events against the latest valid reference rows, two booleans per event.
+# A run judges the events of the loads it validated (gx/engine.py), never the whole history.
 REFERENCE_COVERAGE_SQL = """
     SELECT
         e.user_id IN (SELECT user_id FROM silver.users) AS user_in_reference,

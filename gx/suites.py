@@ -200,7 +200,8 @@ def episode_expectations() -> list:
 
 
 def reference_coverage_expectations() -> list:
-    """Warning level: share of valid events whose user or episode is missing from reference data."""
+    """Warning level: share of a run's valid events whose user or episode is missing from reference
+    data (gx/frames.py REFERENCE_COVERAGE_SQL)."""
     return [
         gxe.ExpectColumnValuesToBeInSet(
             column=f"{entity}_in_reference",

@@ -82,9 +82,7 @@ class ContractRunner:
         for suite in {chunk.contract.suite for chunk in chunks}:  # GX's suites, read on this thread
             self._rules(suite)
         self._validate_chunks(chunks)
-        validated_events = any(chunk.contract.table == "events" for chunk in chunks)
-        reference_changed = any(self.report.tables.get(t, TableOutcome()).rows for t in ("users", "episodes"))
-        if self.engine.has_table("silver.events") and (validated_events or reference_changed):
+        if any(chunk.contract.table == "events" for chunk in chunks):
             check_reference_coverage(self.engine, self.checkpoints, self.report)
         if self.report.tables:
             check_load_quality(self.engine, self.checkpoints, self.report)

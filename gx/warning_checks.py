@@ -1,6 +1,6 @@
-"""Warning-level checkpoints: after the split, reference coverage of the valid events and the
-quarantined share of each events load. Their failures become report warnings; they never stop
-the run or move a row."""
+"""Warning-level checkpoints: after the split, reference coverage of the valid events of the loads
+this run validated, and the quarantined share of each of those loads. Their failures become report
+warnings; they never stop the run or move a row."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from gx.report import ContractReport
 
 
 def check_reference_coverage(engine: Engine, checkpoints: Checkpoints, report: ContractReport) -> None:
-    engine.stage_reference_coverage()
-    _warn_on(checkpoints.run("reference_coverage", RunIdentifier("reference-coverage")), report)
+    if engine.stage_reference_coverage(report.run_ids):
+        _warn_on(checkpoints.run("reference_coverage", RunIdentifier("reference-coverage")), report)
 
 
 def check_load_quality(engine: Engine, checkpoints: Checkpoints, report: ContractReport) -> None:

@@ -168,6 +168,18 @@ def test_generated_dirt_is_split_exactly(settings: Settings) -> None:
     )
 
 
+def test_reference_coverage_judges_the_events_a_run_brought(settings: Settings, data_dir: Path) -> None:
+    """A run's coverage warning is about its own loads: the orphans of an earlier run are not
+    counted again, so a clean run warns of nothing, whatever history holds."""
+    write_lines(data_dir / "events" / "a.jsonl", [event(user="nobody"), event(user="user_1")])
+    assert [w for w in run_contract(settings).warnings if w.startswith("user_in_reference")] == [
+        "user_in_reference: 50.00 % of rows"
+    ]
+    write_lines(data_dir / "events" / "b.jsonl", [event(user="user_1", ts="2024-03-02T10:00:00")] * 3)
+    assert not [w for w in run_contract(settings).warnings if w.startswith("user_in_reference")]
+    assert query(settings, "SELECT count(*) FROM silver.events WHERE user_id = 'nobody'") == [(1,)]
+
+
 def test_second_run_validates_only_new_loads(settings: Settings, data_dir: Path) -> None:
     write_lines(data_dir / "events" / "a.jsonl", [event(), event(user=None)])
     run_contract(settings)
