@@ -58,8 +58,9 @@ RETRIED = {
 BUILD_RECORD = "pipeline_state.last_build"
 # dbt's own output and files: node results go to the run log and artifacts instead. Nothing reads
 # target/manifest.json or run_results.json, and writing them costs time in every build. dbt's own
-# log (logs/dbt.log in the warehouse's dbt folder) keeps each node's start and result, not the
-# debug lines (every query, every connection), whose writing slowed every node.
+# log (logs/dbt.log in the warehouse's dbt folder) keeps each node's start and result (a failure
+# with its message; the SQL it ran is in target/run), not the debug lines (every query, every
+# connection), whose writing slowed every node.
 QUIET = ["--quiet", "--no-use-colors", "--no-write-json", "--log-level-file", "info"]
 
 

@@ -21,7 +21,7 @@ from typing import Protocol
 import duckdb
 
 from gx.frames import BATCH_DATABASE, KEYS, REFERENCE_COVERAGE_SQL, TableContract
-from gx.ledger import LEDGER_DDL, has_table, loads_to_validate, raise_if_reference_untrustworthy
+from gx.ledger import LEDGER_DDL, loads_to_validate, raise_if_reference_untrustworthy
 from gx.sql_rules import CompiledRule, compile_expectation, quote
 from pipelines.settings import parse_memory_limit
 
@@ -98,7 +98,6 @@ class Engine(Protocol):
     def write_split(self, contract, rules, chunk: str, chunk_params: list, run_label: str) -> SplitWrite: ...
     def stale_loads(self, table: str, fingerprint: str) -> int: ...
     def loads_to_validate(self, table: str, fingerprint: str, replay: bool) -> list[str]: ...
-    def has_table(self, qualified: str) -> bool: ...
     def raise_if_reference_untrustworthy(self) -> None: ...
     def record_validated_load(self, table, load_id, fingerprint, run_label, rows) -> tuple: ...
     def stage_reference_coverage(self, run_ids: list[str]) -> int: ...
@@ -221,9 +220,6 @@ class DuckDBEngine:
     # ------------------------------------------------------------------ the ledger (gx/ledger.py)
     def loads_to_validate(self, table: str, fingerprint: str, replay: bool) -> list[str]:
         return loads_to_validate(self.con, table, fingerprint, replay)
-
-    def has_table(self, qualified: str) -> bool:
-        return has_table(self.con, qualified)
 
     def raise_if_reference_untrustworthy(self) -> None:
         """The run-stopping policy: ContractViolation while a reference file's latest version fails."""

@@ -300,7 +300,8 @@ def generate(
     """Write a complete dataset to `out`; return the manifest (also written to _manifest.json).
 
     `window` is the part of the six months the sessions start in, as shares of it: (0.99, 1) is
-    the last 1 %, as the logs of the latest hours are."""
+    the last 1 %, as the logs of the latest hours are (a session never starts before its episode's
+    release, plus an hour, even when that is after the window)."""
     if n_events < 1 or n_files < 1 or not 0 <= dirty_rate <= 1:
         raise ValueError("events and files must be >= 1 and dirty-rate within [0, 1]")
     if not 0 <= window[0] < window[1] <= 1:
