@@ -26,6 +26,11 @@ from gx.sql_rules import CompiledRule, compile_expectation, quote
 from pipelines.settings import parse_memory_limit
 
 STAGED = "__staged_"  # the batch tables chunks are staged into, numbered in run order
+# The ledger rows of the events loads validated by the checkpoint runs given as its parameter.
+VALIDATED_EVENT_LOADS = (
+    "SELECT * FROM contract.validated_loads WHERE table_name = 'events' "
+    "AND checkpoint_run_id IN (SELECT unnest(?::VARCHAR[]))"
+)
 
 
 # How each kind of typed column is derived from its raw text, as SQL over `text`. A suite entry
@@ -176,10 +181,7 @@ class DuckDBEngine:
     def stage_reference_coverage(self, run_ids: list[str]) -> int:
         """Reference coverage of the valid events of each load validated by the checkpoint runs
         `run_ids`, one row per event."""
-        of_the_runs = (
-            "e._dlt_load_id IN (SELECT load_id FROM contract.validated_loads WHERE table_name = 'events' "
-            "AND checkpoint_run_id IN (SELECT unnest(?::VARCHAR[])))"
-        )
+        of_the_runs = f"e._dlt_load_id IN (SELECT load_id FROM ({VALIDATED_EVENT_LOADS}))"
         return _stage(
             self.con,
             batch_table("reference_coverage"),
@@ -193,8 +195,7 @@ class DuckDBEngine:
             self.con,
             batch_table("load_quality"),
             "SELECT load_id, rows, quarantined, quarantined / greatest(rows, 1) AS quarantined_share "
-            "FROM contract.validated_loads WHERE table_name = 'events' AND checkpoint_run_id IN "
-            "(SELECT unnest(?::VARCHAR[]))",
+            f"FROM ({VALIDATED_EVENT_LOADS})",
             [run_ids],
         )
 
