@@ -82,20 +82,36 @@ def run_dbt(
         reset_adapters()
 
 
-def full_refresh_unfinished(warehouse: Path) -> bool:
+def full_refresh_unfinished(settings: Settings) -> bool:
     """Whether the last `--full-refresh` build started but did not finish (dbt/macros/batch.sql):
-    until one finishes, the incremental models may be out of step, so the next build refreshes."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        (state_tables,) = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dbt_state' "
-            "AND table_name IN ('batch', 'processed_loads')"
-        ).fetchone()
-        if state_tables < 2:
-            return False
+    until one finishes, the incremental models may be out of step, so the next build refreshes.
+    dbt keeps that state in the warehouse file, or on Spark in Spark's tables (read here as
+    Parquet files, without starting Spark)."""
+    if settings.engine == "spark":
+        from flows.spark_engine import dbt_state_tables
+
+        database, tables = ":memory:", dbt_state_tables(settings)
+    else:
+        database, tables = str(settings.warehouse), _dbt_state_tables(settings.warehouse)
+    if "batch" not in tables:
+        return False
+    processed = tables.get("processed_loads", "(SELECT NULL::TIMESTAMP AS built_at)")
+    with duckdb.connect(database, read_only=database != ":memory:") as con:
+        con.execute("SET TimeZone = 'UTC'")  # Spark writes some of these instants with a zone
         return con.execute(
-            "SELECT count(*) > 0 FROM dbt_state.batch WHERE full_refresh AND started_at > "
-            "coalesce((SELECT max(built_at) FROM dbt_state.processed_loads), '-infinity')"
+            f"SELECT count(*) > 0 FROM {tables['batch']} WHERE full_refresh AND started_at > "
+            f"coalesce((SELECT max(built_at) FROM {processed}), '-infinity')"
         ).fetchone()[0]
+
+
+def _dbt_state_tables(warehouse: Path) -> dict[str, str]:
+    """dbt's state tables in the warehouse file, by name."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dbt_state' "
+            "AND table_name IN ('batch', 'processed_loads')"
+        ).fetchall()
+    return {name: f"dbt_state.{name}" for (name,) in names}
 
 
 def failure(settings: Settings, args: list[str], result) -> Exception:

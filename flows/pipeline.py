@@ -33,7 +33,7 @@ from flows.exports import answers_digest, charts_current, export_answers, write_
 from flows.lock import WarehouseBusy, warehouse_lock
 from flows.notify import notify
 from flows.report import publish_report_link, write_report
-from flows.spark_engine import built_on_spark
+from flows.spark_engine import models_engine
 from flows.summary import run_summary, schema_drift_lines, summary_lines
 from gx.ledger import nothing_to_validate
 from gx.report import ContractReport, ContractViolation
@@ -351,20 +351,18 @@ def _run(settings: Settings, nightly_tests: bool = False) -> dict:
     with _timed(seconds, "transform"):
         # Rows moved between silver and quarantine in old loads: rebuild, do not increment. So
         # after a rebuild that did not finish: until one does, incremental models may be stale.
-        # So on DuckDB after builds on Spark, which left DuckDB's incremental models behind.
+        # So after builds on the other engine, which left this one's incremental models behind,
+        # and on a warehouse without models (a Spark home may still hold an older warehouse's).
         rebuild = (
             settings.full_refresh
             or bool(contract.revalidated)
             or settings.replay_quarantine
-            or full_refresh_unfinished(settings.warehouse)
-            or (settings.engine == "duckdb" and built_on_spark(settings.warehouse))
+            or full_refresh_unfinished(settings)
+            or models_engine(settings.warehouse) != settings.engine
         )
-        # Spark rebuilds every model whenever something changed (dbt/macros/spark.sql); with
-        # nothing new, the cached build is skipped on either engine.
-        full_refresh = rebuild or settings.engine == "spark"
-        fingerprint = state_fingerprint(settings, full_refresh)
+        fingerprint = state_fingerprint(settings, rebuild)
         stale = built_from(settings.warehouse) != fingerprint
-        build_models.with_options(refresh_cache=rebuild or stale)(settings, fingerprint, full_refresh)
+        build_models.with_options(refresh_cache=rebuild or stale)(settings, fingerprint, rebuild)
         if nightly_tests:
             run_nightly_tests(settings)
     return export_results(settings, ingested, contract, seconds)

@@ -11,7 +11,9 @@ summary read them exactly as they read DuckDB's. pyspark is imported only on thi
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import logging
 import os
 import shutil
 import sys
@@ -81,7 +83,20 @@ def start_session(settings: Settings):
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
+    _failing_queries_to(settings.spark_home / "spark.log")
     return spark
+
+
+def _failing_queries_to(log: Path) -> None:
+    """pyspark logs each failing query on a logger of its own, printing to the terminal: to
+    Spark's log instead (the run's error says what failed, in one line)."""
+    from pyspark.logger import PySparkLogger
+
+    failing = PySparkLogger.getLogger("SQLQueryContextLogger")
+    for handler in list(failing.handlers):
+        failing.removeHandler(handler)
+        handler.close()
+    failing.addHandler(logging.FileHandler(log))
 
 
 @contextmanager
@@ -101,32 +116,43 @@ def _stderr_to(log: Path) -> Iterator[None]:
 
 
 def publish_silver(settings: Settings) -> dict[str, int]:
-    """Write each table of the silver schema as a Parquet folder under `<spark home>/silver`; rows
-    by table.
-
-    Each folder is written beside the old one and then renamed into place (runs on one warehouse
-    never overlap: the warehouse lock), so a build never reads a half-written file."""
-    silver = settings.spark_home / "silver"
-    silver.mkdir(parents=True, exist_ok=True)
-    rows = {}
+    """Bring silver's Parquet copy under `<spark home>/silver` up to date: one file per table and
+    validated load, named after the checkpoint run that last validated it (the contract's ledger),
+    so a run writes only the loads it validated; files the ledger no longer names are removed.
+    Rows written, by table. Files are renamed into place once written; runs on one warehouse never
+    overlap (its lock), so a publish stopped midway is finished by the next run's."""
+    root = settings.spark_home / "silver"
+    written = {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         tables = con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'silver' ORDER BY 1"
         ).fetchall()
         for (table,) in tables:
-            target = silver / table
-            fresh = silver / f".{table}.new"
-            shutil.rmtree(fresh, ignore_errors=True)
-            fresh.mkdir()
-            copy = f"COPY silver.{table} TO '{sql_path(fresh / 'part-0.parquet')}' (FORMAT parquet)"
-            rows[table] = con.execute(copy).fetchone()[0]  # COPY returns the rows it wrote
-            old = silver / f".{table}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            if target.exists():
-                target.rename(old)
-            fresh.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-    return rows
+            folder = root / table
+            folder.mkdir(parents=True, exist_ok=True)
+            versions = con.execute(
+                "SELECT load_id, checkpoint_run_id FROM contract.validated_loads WHERE table_name = ?",
+                [table],
+            ).fetchall()
+            wanted = {_load_file(load_id, run): load_id for load_id, run in versions}
+            wanted = wanted or {"none.parquet": None}  # no load: a file of no rows holds the columns
+            written[table] = 0
+            for name, load_id in wanted.items():
+                if (folder / name).exists():
+                    continue
+                hidden = folder / f".{name}"
+                copy = f"COPY (SELECT * FROM silver.{table} WHERE _dlt_load_id = ?) TO '{sql_path(hidden)}'"
+                written[table] += con.execute(f"{copy} (FORMAT parquet)", [load_id]).fetchone()[0]
+                hidden.rename(folder / name)
+            for stale in folder.iterdir():
+                if stale.name not in wanted:
+                    stale.unlink()
+    return written
+
+
+def _load_file(load_id: str, checkpoint_run: str) -> str:
+    """The Parquet file of a load's silver rows as one checkpoint run left them."""
+    return f"{load_id}-{hashlib.sha256(checkpoint_run.encode()).hexdigest()[:12]}.parquet"
 
 
 def attach_models(settings: Settings) -> list[str]:
@@ -138,14 +164,17 @@ def attach_models(settings: Settings) -> list[str]:
         for schema in ATTACHED_SCHEMAS:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             for table in spark.catalog.listTables(schema):
-                if table.tableType == "VIEW":
+                if table.tableType == "VIEW" or table.isTemporary:  # a build's own views
                     continue
                 name = f"{schema}.{table.name}"
                 _drop(con, schema, table.name)
                 location = _location(spark, name)
-                if any(location.glob("*.parquet")):
-                    files = sql_path(location / "*.parquet")
-                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{files}')")
+                # a partitioned table keeps its files in a folder per value (`event_date=.../`)
+                partitioned = any(column.isPartition for column in spark.catalog.listColumns(name))
+                files = location / "*" / "*.parquet" if partitioned else location / "*.parquet"
+                if any(location.glob(str(files.relative_to(location)))):
+                    read = f"read_parquet('{sql_path(files)}', hive_partitioning = {partitioned})"
+                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM {read}")
                 elif spark.table(name).isEmpty():  # no rows, no file: the columns from its schema
                     con.register("empty_model", spark.table(name).limit(0).toArrow())
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty_model")
@@ -156,16 +185,32 @@ def attach_models(settings: Settings) -> list[str]:
     return attached
 
 
-def built_on_spark(warehouse: Path) -> bool:
-    """Whether the warehouse file's marts are Spark's (views attached by a Spark build)."""
+def models_engine(warehouse: Path) -> str | None:
+    """Which engine built the warehouse file's marts: "spark" (views attached by a Spark build),
+    "duckdb" (tables), or None (none built yet). Each engine's incremental models follow only
+    its own builds, so a switch makes the next build a full one."""
     if not warehouse.exists():
-        return False
+        return None
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        (views,) = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema IN ? AND table_type = 'VIEW'",
-            [list(ATTACHED_SCHEMAS)],
-        ).fetchone()
-    return views > 0
+        kinds = {
+            kind
+            for (kind,) in con.execute(
+                "SELECT DISTINCT table_type FROM information_schema.tables WHERE table_schema IN ?",
+                [list(ATTACHED_SCHEMAS)],
+            ).fetchall()
+        }
+    return "spark" if "VIEW" in kinds else "duckdb" if kinds else None
+
+
+def dbt_state_tables(settings: Settings) -> dict[str, str]:
+    """dbt's state tables of Spark's builds (dbt/macros/batch.sql), as DuckDB relations over their
+    Parquet files, by name: those that have a file."""
+    state = settings.spark_home.resolve() / "tables" / "dbt_state.db"
+    return {
+        name: f"read_parquet('{sql_path(state / name / '*.parquet')}')"
+        for name in ("batch", "processed_loads")
+        if any((state / name).glob("*.parquet"))
+    }
 
 
 def _location(spark, table: str) -> Path:

@@ -256,14 +256,14 @@ def test_an_unfinished_full_refresh_is_finished_before_building_on_it(
 ) -> None:
     write_lines(data_dir / "events" / "a.jsonl", [event(), event(kind="complete", duration=1700)])
     run_all(settings, monkeypatch)
-    assert not full_refresh_unfinished(settings.warehouse)
+    assert not full_refresh_unfinished(settings)
     assert dbt(settings, monkeypatch, "run", "--full-refresh", "--select", "fct_listening_events").success
-    assert full_refresh_unfinished(settings.warehouse)  # what the flow reads: it builds with --full-refresh
+    assert full_refresh_unfinished(settings)  # what the flow reads: it builds with --full-refresh
     refused = dbt(settings, monkeypatch, *BUILD)
     assert not refused.success
     assert "did not finish: build with --full-refresh" in " ".join(r.message or "" for r in refused.result)
     dbt_build(settings, monkeypatch, "--full-refresh")
-    assert not full_refresh_unfinished(settings.warehouse)
+    assert not full_refresh_unfinished(settings)
     dbt_build(settings, monkeypatch)
 
 

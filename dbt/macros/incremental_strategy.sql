@@ -1,7 +1,8 @@
 {#
     A model's incremental strategy on the engine building it: the model names the strategy it is
-    written for (delete+insert, replace_spans, append); on Spark, which rebuilds every model
-    (macros/spark.sql), Parquet tables take the strategy Spark has for them, insert_overwrite.
+    written for (delete+insert, replace_spans, append); on Spark, whose Parquet tables cannot
+    delete rows, every model takes insert_overwrite, which macros/spark_incremental.sql makes do
+    what the model's own strategy does.
 #}
 {% macro incremental_strategy(strategy) -%}
     {{ return(adapter.dispatch('incremental_strategy')(strategy)) }}

@@ -8,6 +8,7 @@
         unique_key=['event_date', 'episode_id'],
         incremental_strategy=incremental_strategy('delete+insert'),
         on_schema_change='fail',
+        partition_by=partitioned_by('event_date'),
     )
 }}
 

@@ -11,6 +11,7 @@
         unique_key=['user_id', 'event_date'],
         incremental_strategy=incremental_strategy('delete+insert'),
         on_schema_change='fail',
+        partition_by=partitioned_by('event_date'),
     )
 }}
 

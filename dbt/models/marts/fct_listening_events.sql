@@ -10,6 +10,7 @@
         unique_key=['event_key', 'event_date'],
         incremental_strategy=incremental_strategy('delete+insert'),
         on_schema_change='fail',
+        partition_by=partitioned_by('event_date'),
     )
 }}
 

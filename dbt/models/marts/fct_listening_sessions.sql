@@ -17,6 +17,7 @@
         span_start='session_start_at',
         span_end='session_end_at',
         on_schema_change='fail',
+        partition_by=partitioned_by('session_date'),
     )
 }}
 

@@ -3,6 +3,9 @@
 -- aggregates and agg_user_engagement (recomputed here with plain SQL). Returns one row per
 -- difference, naming the model and the key. Reads every row: nightly.
 {{ config(tags=['nightly']) }}
+{#- named, not *: on Spark a partition column comes last -#}
+{%- set session_columns = 'session_key, user_id, session_start_at, session_end_at, session_date, '
+    ~ 'session_duration_seconds, events, distinct_episodes, listened_seconds' %}
 
 with events as (
     select * from {{ ref('fct_listening_events') }}
@@ -17,15 +20,15 @@ session_differences as (
     select 'fct_listening_sessions' as model, session_key as difference_key
     from (
         (
-            select * from rebuilt_sessions
+            select {{ session_columns }} from rebuilt_sessions
             except
-            select * from {{ ref('fct_listening_sessions') }}
+            select {{ session_columns }} from {{ ref('fct_listening_sessions') }}
         )
         union all
         (
-            select * from {{ ref('fct_listening_sessions') }}
+            select {{ session_columns }} from {{ ref('fct_listening_sessions') }}
             except
-            select * from rebuilt_sessions
+            select {{ session_columns }} from rebuilt_sessions
         )
     )
 ),
