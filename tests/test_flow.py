@@ -142,9 +142,12 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
     assert not list(exports.glob(".*.tmp"))
 
     before = {p.name: p.read_bytes() for p in exports.glob("*.csv")}
+    built = query(settings, "SELECT built_at FROM pipeline_state.last_build")
     rerun = run_flow(settings)
     assert rerun.is_completed()
     assert {p.name: p.read_bytes() for p in exports.glob("*.csv")} == before
+    # nothing new: the first run's build, from the cache, although that one was a full build
+    assert query(settings, "SELECT built_at FROM pipeline_state.last_build") == built
     assert json.loads((exports / "run_summary.json").read_text())["this_run"]["events"]["loaded"] == 0
 
     with get_client(sync_client=True) as client:

@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,7 @@ import pytest
 from flows.dbt_build import full_refresh_unfinished
 from pipelines.generate import generate
 from pipelines.settings import Settings
+from tests.conftest import event, write_lines
 from tests.test_cli import run_cli
 from tests.workspace import Workspace
 
@@ -154,6 +156,34 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
             "SELECT DISTINCT table_type FROM information_schema.tables WHERE table_schema = 'marts'"
         ).fetchall()
     assert kinds == [("BASE TABLE",)]
+
+
+@pytest.mark.timeout(1800)
+def test_a_day_whose_only_session_merges_into_the_day_before_is_dropped_on_spark(
+    prefect_env: dict, data_dir: Path, tmp_path: Path
+) -> None:
+    """A late event bridges a listener's session before midnight and the day after's only session:
+    DuckDB deletes the absorbed session; Spark, which overwrites days, drops the emptied day."""
+    write_lines(
+        data_dir / "events" / "a.jsonl",
+        [event(ts="2024-03-01T23:50:00"), event(ts="2024-03-02T00:25:00"), event(user="user_2")],
+    )
+    duckdb_side = Workspace.create(tmp_path / "duckdb", data_dir)
+    spark_side = Workspace.create(tmp_path / "spark", data_dir)
+
+    def sessions_after_both_runs() -> list[tuple]:
+        run(duckdb_side, prefect_env)
+        run(spark_side, prefect_env, "--engine", "spark")
+        assert marts(duckdb_side) == marts(spark_side)
+        with duckdb.connect(str(spark_side.warehouse), read_only=True) as con:
+            return con.execute(
+                "SELECT session_date, events FROM marts.fct_listening_sessions "
+                "WHERE user_id = 'user_1' ORDER BY 1"
+            ).fetchall()
+
+    assert sessions_after_both_runs() == [(date(2024, 3, 1), 1), (date(2024, 3, 2), 1)]
+    write_lines(data_dir / "events" / "b.jsonl", [event(ts="2024-03-02T00:05:00")])
+    assert sessions_after_both_runs() == [(date(2024, 3, 1), 3)]
 
 
 def test_a_duckdb_run_imports_nothing_of_spark(prefect_env: dict, tmp_path: Path) -> None:
