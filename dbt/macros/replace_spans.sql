@@ -18,17 +18,30 @@
     {%- endif -%}
 
     delete from {{ target }} as target_rows
-    using (
-        select {{ key }}, min({{ span_start }}) as span_from, max({{ span_end }}) as span_to
-        from {{ source }}
-        group by {{ key }}
-    ) as spans
-    where target_rows.{{ key }} = spans.{{ key }}
-        and target_rows.{{ span_start }} between spans.span_from and spans.span_to
+    using {{ key_spans(source, key, span_start, span_end) }} as spans
+    where {{ in_key_span('target_rows', 'spans', key, span_start) }}
         {%- for predicate in arg_dict['incremental_predicates'] or [] %}
         and {{ predicate }}
         {%- endfor %};
 
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ source }}
+{%- endmacro %}
+
+{#
+    The rule replace_spans replaces by, shared with Spark's overwrite (macros/spark_incremental.sql):
+    key_spans is each key's stretch among the new rows, in_key_span whether a row of `rows` starts
+    in its key's stretch of `spans`.
+#}
+{% macro key_spans(source, key, span_start, span_end) -%}
+    (
+        select {{ key }}, min({{ span_start }}) as span_from, max({{ span_end }}) as span_to
+        from {{ source }}
+        group by {{ key }}
+    )
+{%- endmacro %}
+
+{% macro in_key_span(rows, spans, key, span_start) -%}
+    {{ rows }}.{{ key }} = {{ spans }}.{{ key }}
+        and {{ rows }}.{{ span_start }} between {{ spans }}.span_from and {{ spans }}.span_to
 {%- endmacro %}

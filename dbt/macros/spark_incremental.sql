@@ -39,13 +39,8 @@
         {%- endif -%}
         {%- set span_end = config.require('span_end') -%}
         {%- set matches -%}
-            (
-                select {{ key }}, min({{ span_start }}) as span_from, max({{ span_end }}) as span_to
-                from {{ new_rows }}
-                group by {{ key }}
-            ) as new_keys
-            on target_rows.{{ key }} = new_keys.{{ key }}
-                and target_rows.{{ span_start }} between new_keys.span_from and new_keys.span_to
+            {{ key_spans(new_rows, key, span_start, span_end) }} as new_keys
+            on {{ in_key_span('target_rows', 'new_keys', key, span_start) }}
         {%- endset -%}
         {#- the days the replaced rows can lie in (the partition is the day of span_start) -#}
         {%- set reach -%}
