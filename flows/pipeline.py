@@ -20,6 +20,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
+from flows.charts import answers_digest, charts_current, write_charts
 from flows.dbt_build import (
     BUILD,
     NIGHTLY_TESTS,
@@ -29,7 +30,7 @@ from flows.dbt_build import (
     full_refresh_unfinished,
     run_dbt,
 )
-from flows.exports import answers_digest, charts_current, export_answers, write_charts, write_summary
+from flows.exports import export_answers, write_summary
 from flows.lock import WarehouseBusy, warehouse_lock
 from flows.notify import notify
 from flows.report import publish_report_link, write_report

@@ -1,6 +1,6 @@
 """One self-contained HTML page of a run: the three answers, its data quality, warnings and links.
 
-Standard library only. The charts are the PNGs write_charts left in the exports directory,
+Standard library only. The charts are the SVG files write_charts left in the exports directory,
 embedded as data URIs, and the CSS is inline, so the page opens offline, with nothing to fetch.
 Every value from the data or the summary is HTML-escaped.
 """
@@ -12,7 +12,8 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
-from flows.exports import ANSWERS, q2_chart_rows, rate_axis_start, write_atomically
+from flows.charts import chart_path, q2_chart_rows, rate_axis_start
+from flows.exports import ANSWERS, write_atomically
 
 REPORT_NAME = "report.html"
 ARTIFACT_KEY = "report"  # Prefect artifact keys: lowercase letters, digits and dashes
@@ -273,11 +274,11 @@ def _links(summary: dict) -> str:
 
 # ---------------------------------------------------------------------------- helpers
 def _chart(exports_dir: Path, name: str, alt: str) -> str:
-    path = exports_dir / f"{name}.png"
+    path = chart_path(exports_dir, name)
     if not path.is_file():
         return f"<p class=muted>Chart not written ({_e(path.name)} is missing).</p>\n"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<p><img src="data:image/png;base64,{data}" alt="{_e(alt)}"></p>\n'
+    return f'<p><img src="data:image/svg+xml;base64,{data}" alt="{_e(alt)}"></p>\n'
 
 
 def _table(

@@ -129,7 +129,7 @@ def test_a_run_with_nothing_new_imports_neither_dlt_nor_gx_nor_dbt(
         if line.startswith("import time:")
     }
     assert "prefect" in imported  # the check sees the imports
-    assert not imported & {"dlt", "great_expectations", "dbt", "matplotlib", "pyarrow", "numpy", "scipy"}
+    assert not imported & {"dlt", "great_expectations", "dbt", "pyarrow", "numpy", "scipy"}
     summary = json.loads((workspace.exports / "run_summary.json").read_text())
     assert summary["this_run"]["events"]["loaded"] == 0
     assert list(summary["seconds"]) == [

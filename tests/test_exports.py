@@ -13,22 +13,17 @@ import tempfile
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
+from xml.etree import ElementTree
 
 import duckdb
 import pytest
 
-from flows.exports import (
-    ANSWERS,
-    export_answers,
-    q2_chart_rows,
-    q3_daily_series,
-    rate_axis_start,
-    write_charts,
-    write_summary,
-)
+from flows.charts import q2_chart_rows, q3_daily_series, rate_axis_start, write_charts
+from flows.exports import ANSWERS, export_answers, write_summary
 from flows.report import ARTIFACT_KEY, publish_report_link, write_report
 
 AS_OF = "2024-06-23"
+SVG = "http://www.w3.org/2000/svg"
 TITLE_WITH_MARKUP = "<script>alert('x')</script> & more"
 CHROMIUM_OFFLINE = [
     "--headless",
@@ -148,9 +143,9 @@ def test_every_export_follows_the_umask(warehouse: Path, tmp_path: Path, umask: 
         os.umask(previous)
 
     expected = {f"{name}.{fmt}" for name in ANSWERS for fmt in ("csv", "parquet")} | {
-        "q1_top_completed_episodes.png",
-        "q2_listen_through_rate_by_country.png",
-        "q3_multi_episode_listeners_by_day.png",
+        "q1_top_completed_episodes.svg",
+        "q2_listen_through_rate_by_country.svg",
+        "q3_multi_episode_listeners_by_day.svg",
         "run_summary.json",
         "report.html",
     }
@@ -189,14 +184,72 @@ def test_q3_by_day_fills_days_without_a_row_with_zero() -> None:
     assert q3_daily_series([]) == []
 
 
+def svg_of(path: Path) -> ElementTree.Element:
+    """A chart's SVG document, parsed (it fails on a file that is not well-formed XML)."""
+    root = ElementTree.fromstring(path.read_text())
+    assert root.tag == f"{{{SVG}}}svg"
+    return root
+
+
+def texts_of(svg: ElementTree.Element) -> list[str]:
+    return [element.text for element in svg.iter(f"{{{SVG}}}text")]
+
+
+def bars_of(svg: ElementTree.Element) -> list[tuple[float, float]]:
+    """(top, width) of each bar, top to bottom as drawn."""
+    bars = [e for e in svg.iter(f"{{{SVG}}}rect") if e.get("class") == "bar"]
+    return [(float(bar.get("y")), float(bar.get("width"))) for bar in bars]
+
+
+def test_charts_draw_a_bar_per_row_in_order_with_its_label(tmp_path: Path) -> None:
+    answers = {
+        "q1_top_completed_episodes": [
+            {"rank": 1, "episode_id": "ep_0007", "completions": 1_250},
+            {"rank": 2, "episode_id": "ep_0003", "completions": 500},
+        ],
+        "q2_listen_through_rate_by_country": [
+            {"country": "US", "avg_listen_through_rate": 0.91, "completions": 40},
+            {"country": "GB", "avg_listen_through_rate": 0.95, "completions": 30},
+            {"country": "<b>", "avg_listen_through_rate": 0.93, "completions": 7},
+        ],
+        "q3_multi_episode_listeners_by_day": [
+            {"day": date(2024, 6, 18), "users": 3},
+            {"day": date(2024, 6, 20), "users": 1},
+        ],
+    }
+    q1, q2, q3 = (svg_of(path) for path in write_charts(answers, tmp_path, AS_OF))
+
+    (first_top, first_width), (second_top, second_width) = bars_of(q1)
+    assert first_top < second_top  # rank 1 on top
+    assert second_width / first_width == pytest.approx(500 / 1_250, abs=0.01)  # the axis starts at 0
+    assert {"ep_0007", "1,250", "ep_0003", "500", f"Top completed episodes, 7 days to {AS_OF}"} <= set(
+        texts_of(q1)
+    )
+
+    widths = [width for _, width in bars_of(q2)]
+    assert widths == sorted(widths, reverse=True)  # highest rate on top
+    labels = texts_of(q2)
+    assert labels.index("GB") < labels.index("<b>") < labels.index("US")  # escaped, read back as text
+    assert "0.950 · 30 completions" in labels
+    assert "average listen-through rate (axis starts at 0.89)" in labels
+
+    (line,) = [e for e in q3.iter(f"{{{SVG}}}polyline")]
+    points = [tuple(map(float, point.split(","))) for point in line.get("points").split()]
+    assert len(points) == 3  # the day without a row is drawn as 0
+    assert points[1][1] > points[2][1] > points[0][1]  # 0 lowest, then 1, then 3 (y grows down)
+    assert "2024-06-18" in texts_of(q3)
+
+
 def test_charts_are_drawn_for_answers_without_rows(tmp_path: Path) -> None:
     charts = write_charts(dict.fromkeys(ANSWERS, []), tmp_path, AS_OF)
     assert [path.name for path in charts] == [
-        "q1_top_completed_episodes.png",
-        "q2_listen_through_rate_by_country.png",
-        "q3_multi_episode_listeners_by_day.png",
+        "q1_top_completed_episodes.svg",
+        "q2_listen_through_rate_by_country.svg",
+        "q3_multi_episode_listeners_by_day.svg",
     ]
-    assert all(path.read_bytes()[:4] == b"\x89PNG" for path in charts)
+    for path in charts:
+        svg = svg_of(path)
+        assert "no rows" in texts_of(svg) and not bars_of(svg)
 
 
 # ---------------------------------------------------------------------------- report
@@ -228,8 +281,8 @@ def test_report_is_self_contained_and_escapes_the_data(warehouse: Path, tmp_path
     images = [attrs["src"] for tag, attrs in tags if tag == "img"]
     assert len(images) == 2  # the Q2 and Q3 charts
     for src in images:
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
+        assert src.startswith("data:image/svg+xml;base64,")
+        assert ElementTree.fromstring(base64.b64decode(src.split(",", 1)[1])).tag == f"{{{SVG}}}svg"
     links = [attrs["href"] for tag, attrs in tags if tag == "a"]
     assert (exports_dir.parent / "gx/uncommitted/data_docs/local_site/index.html").as_uri() in links
     files = [link for link in links if not link.startswith(("#", "file:"))]
@@ -247,7 +300,7 @@ def test_report_is_self_contained_and_escapes_the_data(warehouse: Path, tmp_path
 def test_report_of_answers_without_rows_and_a_sparse_summary(tmp_path: Path) -> None:
     page = write_report({"as_of": AS_OF}, dict.fromkeys(ANSWERS, []), tmp_path).read_text()
     assert "No rows." in page and "No row was quarantined." in page and "No warnings." in page
-    assert "Chart not written (q2_listen_through_rate_by_country.png is missing)" in page
+    assert "Chart not written (q2_listen_through_rate_by_country.svg is missing)" in page
     assert "Data docs: not in the run summary." in page
 
 
@@ -292,4 +345,4 @@ def test_report_renders_offline_with_the_answers_and_quality(warehouse: Path, tm
     assert "events/part-00002.jsonl failed 0 0 not UTF-8 <at byte 7>" in text
     # the title with markup is text on the page, not an element
     assert TITLE_WITH_MARKUP in text and "<script" not in dom
-    assert dom.count('<img src="data:image/png;base64,') == 2
+    assert dom.count('<img src="data:image/svg+xml;base64,') == 2

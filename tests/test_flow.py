@@ -123,8 +123,8 @@ def test_end_to_end_exports_and_cached_rerun(flow_settings: Settings) -> None:
         assert rows[0] == columns
         assert len(rows) - 1 == query(settings, f"SELECT count(*) FROM answers.{name}")[0][0]
         assert (exports / f"{name}.parquet").stat().st_size > 0
-    assert (exports / "q1_top_completed_episodes.png").read_bytes()[:4] == b"\x89PNG"
-    assert (exports / "q2_listen_through_rate_by_country.png").read_bytes()[:4] == b"\x89PNG"
+    assert (exports / "q1_top_completed_episodes.svg").read_text().startswith("<svg ")
+    assert (exports / "q2_listen_through_rate_by_country.svg").read_text().startswith("<svg ")
 
     on_disk = json.loads((exports / "run_summary.json").read_text())
     events = on_disk["this_run"]["events"]
