@@ -61,7 +61,7 @@ def write_charts(answers: dict[str, list[dict]], exports_dir: Path, as_of: str) 
 def q1_chart(rows: list[dict], as_of: str) -> str:
     """Completions per episode, rank 1 on top."""
     values = [int(row["completions"] or 0) for row in rows]
-    high, ticks = _axis(0, max(values, default=1), integer=True)
+    high, ticks = _axis(0, max(max(values, default=0), 1), integer=True)
     return _bars(
         f"Top completed episodes, 7 days to {as_of}",
         [str(row["episode_id"]) for row in rows],

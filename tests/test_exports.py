@@ -251,6 +251,16 @@ def test_charts_are_drawn_for_answers_without_rows(tmp_path: Path) -> None:
         svg = svg_of(path)
         assert "no rows" in texts_of(svg) and not bars_of(svg)
 
+    zeros = {
+        "q1_top_completed_episodes": [{"episode_id": "ep_1", "completions": 0}],
+        "q2_listen_through_rate_by_country": [
+            {"country": "US", "avg_listen_through_rate": 0, "completions": 0}
+        ],
+        "q3_multi_episode_listeners_by_day": [{"day": "2024-06-18", "users": 0}],
+    }
+    q1, q2, _ = (svg_of(path) for path in write_charts(zeros, tmp_path, AS_OF))
+    assert bars_of(q1) == [(bars_of(q1)[0][0], 0.0)] and bars_of(q2) == [(bars_of(q2)[0][0], 0.0)]
+
 
 # ---------------------------------------------------------------------------- report
 class _Tags(HTMLParser):
