@@ -122,7 +122,8 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
 
 def _build(settings: Settings, args: list[str]) -> None:
     if settings.engine == "spark":
-        from flows.spark_engine import attach_models, publish_silver
+        from flows.spark_engine import attach_models
+        from flows.spark_silver import publish_silver
 
         published = publish_silver(settings)
         get_run_logger().info("silver published for Spark: %s", published)

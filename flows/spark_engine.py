@@ -2,16 +2,16 @@
 "When one machine is not enough").
 
 Ingestion and the contract write the warehouse file as on DuckDB. Before the build, the contract's
-silver tables are published as Parquet folders under `<spark home>/silver`, which the dbt project
-registers as its source tables on Spark (dbt/macros/spark.sql), and the run's one Spark session is
-started here (dbt's `session` method then uses it). After the build, the models Spark built are
-attached to the warehouse file as views over their Parquet files, so the exports and the run
-summary read them exactly as they read DuckDB's. pyspark is imported only on this path.
+silver tables are published as Parquet folders under `<spark home>/silver` (flows/spark_silver.py),
+which the dbt project registers as its source tables on Spark (dbt/macros/spark.sql), and the
+run's one Spark session is started here (dbt's `session` method then uses it). After the build,
+the models Spark built are attached to the warehouse file as views over their Parquet files, so
+the exports and the run summary read them exactly as they read DuckDB's. pyspark is imported only
+on this path.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import logging
 import os
@@ -30,6 +30,8 @@ from pipelines.settings import Settings, SettingsError
 
 # The schemas of the models the exports and the summary read.
 ATTACHED_SCHEMAS = ("marts", "answers")
+# The comment on a model's empty table that a Spark build attached (the others are views).
+SPARK_BUILT = "built on Spark, no rows"
 
 
 def check_installed() -> None:
@@ -115,46 +117,6 @@ def _stderr_to(log: Path) -> Iterator[None]:
         os.close(target)
 
 
-def publish_silver(settings: Settings) -> dict[str, int]:
-    """Bring silver's Parquet copy under `<spark home>/silver` up to date: one file per table and
-    validated load, named after the checkpoint run that last validated it (the contract's ledger),
-    so a run writes only the loads it validated; files the ledger no longer names are removed.
-    Rows written, by table. Files are renamed into place once written; runs on one warehouse never
-    overlap (its lock), so a publish stopped midway is finished by the next run's."""
-    root = settings.spark_home / "silver"
-    written = {}
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        tables = con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'silver' ORDER BY 1"
-        ).fetchall()
-        for (table,) in tables:
-            folder = root / table
-            folder.mkdir(parents=True, exist_ok=True)
-            versions = con.execute(
-                "SELECT load_id, checkpoint_run_id FROM contract.validated_loads WHERE table_name = ?",
-                [table],
-            ).fetchall()
-            wanted = {_load_file(load_id, run): load_id for load_id, run in versions}
-            wanted = wanted or {"none.parquet": None}  # no load: a file of no rows holds the columns
-            written[table] = 0
-            for name, load_id in wanted.items():
-                if (folder / name).exists():
-                    continue
-                hidden = folder / f".{name}"
-                copy = f"COPY (SELECT * FROM silver.{table} WHERE _dlt_load_id = ?) TO '{sql_path(hidden)}'"
-                written[table] += con.execute(f"{copy} (FORMAT parquet)", [load_id]).fetchone()[0]
-                hidden.rename(folder / name)
-            for stale in folder.iterdir():
-                if stale.name not in wanted:
-                    stale.unlink()
-    return written
-
-
-def _load_file(load_id: str, checkpoint_run: str) -> str:
-    """The Parquet file of a load's silver rows as one checkpoint run left them."""
-    return f"{load_id}-{hashlib.sha256(checkpoint_run.encode()).hexdigest()[:12]}.parquet"
-
-
 def attach_models(settings: Settings) -> list[str]:
     """Make each table Spark built in ATTACHED_SCHEMAS a view of the warehouse file over its
     Parquet files (an empty table when the table has no rows); the attached names."""
@@ -178,6 +140,7 @@ def attach_models(settings: Settings) -> list[str]:
                 elif spark.table(name).isEmpty():  # no rows, no file: the columns from its schema
                     con.register("empty_model", spark.table(name).limit(0).toArrow())
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty_model")
+                    con.execute(f"COMMENT ON TABLE {name} IS '{SPARK_BUILT}'")
                     con.unregister("empty_model")
                 else:
                     raise RuntimeError(f"Spark's table {name} has rows but no Parquet file in {location}")
@@ -186,20 +149,23 @@ def attach_models(settings: Settings) -> list[str]:
 
 
 def models_engine(warehouse: Path) -> str | None:
-    """Which engine built the warehouse file's marts: "spark" (views attached by a Spark build),
-    "duckdb" (tables), or None (none built yet). Each engine's incremental models follow only
-    its own builds, so a switch makes the next build a full one."""
+    """Which engine built the warehouse file's marts: "spark" (views attached by a Spark build, or
+    empty tables it marked SPARK_BUILT), "duckdb" (tables), or None (none built yet). Each
+    engine's incremental models follow only its own builds, so a switch makes the next build a
+    full one."""
     if not warehouse.exists():
         return None
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        kinds = {
-            kind
-            for (kind,) in con.execute(
-                "SELECT DISTINCT table_type FROM information_schema.tables WHERE table_schema IN ?",
-                [list(ATTACHED_SCHEMAS)],
+        engines = {
+            engine
+            for (engine,) in con.execute(
+                "SELECT DISTINCT 'spark' FROM duckdb_views() WHERE schema_name IN $schemas "
+                "UNION SELECT DISTINCT CASE WHEN comment = $spark THEN 'spark' ELSE 'duckdb' END "
+                "FROM duckdb_tables() WHERE schema_name IN $schemas",
+                {"schemas": list(ATTACHED_SCHEMAS), "spark": SPARK_BUILT},
             ).fetchall()
         }
-    return "spark" if "VIEW" in kinds else "duckdb" if kinds else None
+    return "spark" if "spark" in engines else "duckdb" if engines else None
 
 
 def dbt_state_tables(settings: Settings) -> dict[str, str]:

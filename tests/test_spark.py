@@ -163,7 +163,9 @@ def test_a_day_whose_only_session_merges_into_the_day_before_is_dropped_on_spark
     prefect_env: dict, data_dir: Path, tmp_path: Path
 ) -> None:
     """A late event bridges a listener's session before midnight and the day after's only session:
-    DuckDB deletes the absorbed session; Spark, which overwrites days, drops the emptied day."""
+    DuckDB deletes the absorbed session; Spark, which overwrites days, drops the emptied day. The
+    first Spark build of that event fails after the sessions took it, and the next run builds the
+    same batch again."""
     write_lines(
         data_dir / "events" / "a.jsonl",
         [event(ts="2024-03-01T23:50:00"), event(ts="2024-03-02T00:25:00"), event(user="user_2")],
@@ -183,6 +185,20 @@ def test_a_day_whose_only_session_merges_into_the_day_before_is_dropped_on_spark
 
     assert sessions_after_both_runs() == [(date(2024, 3, 1), 1), (date(2024, 3, 2), 1)]
     write_lines(data_dir / "events" / "b.jsonl", [event(ts="2024-03-02T00:05:00")])
+
+    # A model built after the sessions cannot read its table (a damaged file): the build fails
+    # there, after the sessions replaced theirs, and records nothing as built.
+    home = spark_side.root / ".podcast.spark" / "tables"
+    damaged = next((home / "marts.db" / "agg_user_engagement").glob("*.parquet"))
+    intact = damaged.read_bytes()
+    damaged.write_bytes(b"not parquet")
+    state = home / "dbt_state.db" / "processed_loads"
+    built = sorted(state.glob("*.parquet"))
+    failed = run_cli(spark_side, prefect_env, "--engine", "spark")
+    assert failed.returncode == 1 and "Traceback" not in failed.stdout + failed.stderr
+    assert "agg_user_engagement" in failed.stderr
+    assert sorted(state.glob("*.parquet")) == built
+    damaged.write_bytes(intact)
     assert sessions_after_both_runs() == [(date(2024, 3, 1), 3)]
 
 

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from flows.dbt_build import full_refresh_unfinished
-from flows.spark_engine import models_engine
+from flows.spark_engine import SPARK_BUILT, models_engine
 from pipelines.settings import Settings
 
 BATCH = (
@@ -31,6 +31,10 @@ def test_the_engine_that_built_the_models_is_read_from_the_warehouse_file(tmp_pa
     assert models_engine(warehouse) == "duckdb"
     with duckdb.connect(str(warehouse)) as con:  # a Spark build attaches its models as views
         con.execute("DROP TABLE marts.fct; CREATE VIEW marts.fct AS SELECT 1 AS x")
+    assert models_engine(warehouse) == "spark"
+    with duckdb.connect(str(warehouse)) as con:  # and a model without rows as an empty table, marked
+        con.execute("DROP VIEW marts.fct; CREATE TABLE marts.fct AS SELECT 1 AS x LIMIT 0")
+        con.execute(f"COMMENT ON TABLE marts.fct IS '{SPARK_BUILT}'")
     assert models_engine(warehouse) == "spark"
 
 
