@@ -107,7 +107,8 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
 
     One task rather than a Prefect task per dbt node (prefect-dbt's PrefectDbtRunner): that made
     the hourly build about 4 times slower (README, "Measured figures"). On Spark, silver goes to
-    Spark before the build and the models come back as views after it (flows/spark_engine.py).
+    Spark before the build (flows/spark_silver.py) and the models come back as views after it
+    (flows/spark_engine.py).
     An incremental model whose columns changed (a new version of the project) fails its build;
     then every model is rebuilt."""
     args = [*BUILD, *QUIET] + (["--full-refresh"] if full_refresh else [])

@@ -1,38 +1,36 @@
 """Silver's Parquet copy that a Spark build reads (`<spark home>/silver/<table>/`), kept in step
 with the warehouse file's silver tables by the contract's ledger (--engine spark).
 
-Each validated load is one file, named after the load and the checkpoint run that last validated
-it, so a run writes only the loads it validated, and a load validated again (a new suite, a
-replay) replaces its file. Once a table has COMPACT_AT such files they are merged into one:
-hourly runs would otherwise leave Spark thousands of small files a year to list and open. The
-merged files and the loads each holds are listed in MANIFEST (Spark reads no file whose name
-starts with `_` or `.`); a merged file holding a load validated again is dropped, and its other
-loads are written one by one again until the next merge.
+A table's validated loads are taken in load order, COMPACT_AT to a file, `<first load>-<last
+load>-<digest>.parquet`: hourly runs would otherwise leave Spark thousands of small files a year
+to list and open. The loads of the group still filling have a file each,
+`<load>-<digest>.parquet`, until it is full. The digest names what a file holds: the checkpoint
+runs that last validated its loads and silver's columns. So a run writes only the files whose
+loads it validated, and a load validated again (a new suite, a replay) or a change of silver's
+columns writes its file anew; every other file stays.
 
-Every file holds the rows the ledger counted valid, and no silver row may lie outside the ledger's
-loads: otherwise the publish stops (RuntimeError) before Spark reads anything. Files are written
-under hidden names and renamed into place; runs on one warehouse never overlap (its lock), and a
-publish stopped midway is finished by the next run's, which removes every file not listed.
+A file is written only if it holds the rows the ledger counted valid, and no silver row may lie
+outside the ledger's loads: otherwise the publish stops (RuntimeError) before Spark reads
+anything. Files are written under hidden names (Spark reads no file whose name starts with `.`)
+and renamed into place; runs on one warehouse never overlap (its lock), and a publish stopped
+midway is finished by the next run's, which removes every file not wanted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import duckdb
 
-from flows.exports import sql_path, write_atomically
+from flows.exports import sql_path
 from pipelines.settings import Settings
 
 COMPACT_AT = 24  # a day of hourly loads
-MANIFEST = "_compacted.json"
-NO_LOAD = "none.parquet"  # a table without loads: a file of no rows holds its columns
 
 
 def publish_silver(settings: Settings) -> dict[str, int]:
-    """Bring silver's Parquet copy up to date; the rows of the loads written, by table."""
+    """Bring silver's Parquet copy up to date; the rows written, by table."""
     root = settings.spark_home / "silver"
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         tables = con.execute(
@@ -44,27 +42,34 @@ def publish_silver(settings: Settings) -> dict[str, int]:
 def _publish_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     _check_ledgered(con, table)
+    columns = con.execute(
+        "SELECT list(column_name || ' ' || data_type ORDER BY column_index) FROM duckdb_columns() "
+        "WHERE schema_name = 'silver' AND table_name = ?",
+        [table],
+    ).fetchone()[0]
     versions = con.execute(
-        "SELECT load_id, checkpoint_run_id, valid FROM contract.validated_loads WHERE table_name = ?",
+        "SELECT load_id, checkpoint_run_id, valid FROM contract.validated_loads "
+        "WHERE table_name = ? ORDER BY load_id",
         [table],
     ).fetchall()
-    wanted = {_load_file(load_id, run): (load_id, valid) for load_id, run, valid in versions}
-    wanted = wanted or {NO_LOAD: (None, 0)}
-    merged = {
-        name: members
-        for name, members in _merged_files(folder).items()
-        if set(members) <= wanted.keys() and (folder / name).exists()
-    }
-    in_merged = {member for members in merged.values() for member in members}
-    singles = sorted(name for name in wanted if name not in in_merged)
+    loads = [(f"{load_id}-{_digest(run, *columns)}", load_id, valid) for load_id, run, valid in versions]
+    loads = loads or [(f"none-{_digest(*columns)}", None, 0)]  # no load: no rows, the columns
+    files = {}
+    for start in range(0, len(loads), COMPACT_AT):
+        group = loads[start : start + COMPACT_AT]
+        if len(group) == COMPACT_AT:
+            first, last = group[0][1], group[-1][1]
+            files[f"{first}-{last}-{_digest(*(name for name, _, _ in group))}.parquet"] = group
+        else:
+            files |= {f"{load[0]}.parquet": [load] for load in group}
     written = sum(
-        _write(con, table, folder / name, [wanted[name]]) for name in singles if not (folder / name).exists()
+        _write(con, table, folder / name, [(load_id, valid) for _, load_id, valid in members])
+        for name, members in files.items()
+        if not (folder / name).exists()
     )
-    _keep_only(folder, merged, singles)
-    if len(singles) >= COMPACT_AT:
-        name = f"compacted-{hashlib.sha256(' '.join(singles).encode()).hexdigest()[:12]}.parquet"
-        _write(con, table, folder / name, [wanted[single] for single in singles])
-        _keep_only(folder, merged | {name: singles}, [])
+    for path in folder.iterdir():
+        if path.name not in files:
+            path.unlink()
     return written
 
 
@@ -87,35 +92,18 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, path: Path, loads: list[t
     return rows
 
 
-def _keep_only(folder: Path, merged: dict[str, list[str]], singles: list[str]) -> None:
-    """List `merged` in the manifest, then remove every file but those and the `singles`."""
-    text = json.dumps(merged, indent=1, sort_keys=True)
-    write_atomically(folder / MANIFEST, lambda path: path.write_text(text))
-    for path in folder.iterdir():
-        if path.name not in {MANIFEST, *merged, *singles}:
-            path.unlink()
-
-
-def _merged_files(folder: Path) -> dict[str, list[str]]:
-    """The manifest: each merged file with the single-load files it replaced."""
-    try:
-        return json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):  # none yet, or unreadable: the loads are written singly again
-        return {}
-
-
 def _check_ledgered(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Stop before publishing silver rows of a load the contract's ledger does not name: Spark
     would never see them."""
     (rows,) = con.execute(
-        f"SELECT count(*) FROM silver.{table} WHERE _dlt_load_id NOT IN "
-        "(SELECT load_id FROM contract.validated_loads WHERE table_name = ?)",
+        f"SELECT count(*) FROM silver.{table} AS s ANTI JOIN contract.validated_loads AS l "
+        "ON l.table_name = ? AND s._dlt_load_id = l.load_id",
         [table],
     ).fetchone()
     if rows:
         raise RuntimeError(f"silver.{table} has rows in loads the contract's ledger does not name: {rows:,}")
 
 
-def _load_file(load_id: str, checkpoint_run: str) -> str:
-    """The Parquet file of a load's silver rows as one checkpoint run left them."""
-    return f"{load_id}-{hashlib.sha256(checkpoint_run.encode()).hexdigest()[:12]}.parquet"
+def _digest(*parts: str) -> str:
+    """A short name for what a file holds."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -1,6 +1,6 @@
 {#
     Spark (--engine spark): what the DuckDB warehouse gives the models for free. The contract's
-    silver rows arrive as Parquet folders under var('spark_home') (flows/spark_engine.py publishes them)
+    silver rows arrive as Parquet folders under var('spark_home') (flows/spark_silver.py publishes them)
     and are registered here as the podcast_app source's tables; the batch is the same as on DuckDB
     (macros/batch.sql), and the incremental models write it with the strategies of
     macros/spark_incremental.sql.
