@@ -26,6 +26,8 @@ from gx.sql_rules import CompiledRule, compile_expectation, quote
 from pipelines.settings import parse_memory_limit
 
 STAGED = "__staged_"  # the batch tables chunks are staged into, numbered in run order
+# The suite fingerprint of a load whose validation has begun but is not recorded yet: no suite's.
+VALIDATING = "validating"
 # The ledger rows of the events loads validated by the checkpoint runs given as its parameter.
 VALIDATED_EVENT_LOADS = (
     "SELECT * FROM contract.validated_loads WHERE table_name = 'events' "
@@ -100,7 +102,9 @@ class Engine(Protocol):
     def load_files(self, table: str, load_id: str) -> list[tuple]: ...
     def stage_chunk(self, select_sql: str, params: list, suite: str, index: int) -> int: ...
     def promote_staged(self, suite: str, index: int) -> None: ...
-    def write_split(self, contract, rules, chunk: str, chunk_params: list, run_label: str) -> SplitWrite: ...
+    def write_split(
+        self, contract, rules, chunk: str, chunk_params: list, run_label: str, reopened_load: str | None
+    ) -> SplitWrite: ...
     def stale_loads(self, table: str, fingerprint: str) -> int: ...
     def loads_to_validate(self, table: str, fingerprint: str, replay: bool) -> list[str]: ...
     def raise_if_reference_untrustworthy(self) -> None: ...
@@ -207,12 +211,22 @@ class DuckDBEngine:
         chunk: str,
         chunk_params: list,
         run_label: str,
+        reopened_load: str | None,
     ) -> SplitWrite:
         """Judge the suite's batch table with the compiled rules and replace the chunk's rows in
-        silver and quarantine, in a transaction left open for the caller (see SplitWrite)."""
+        silver and quarantine, in a transaction left open for the caller (see SplitWrite). With
+        `reopened_load` (a load's first chunk), the same transaction marks that load's ledger row
+        VALIDATING: a run stopped before the load is recorded again leaves it for the next run to
+        validate anew, as after a suite change, instead of counting its rows as they were."""
         cursor = self._cursor()
         try:
             counted, quarantined = _split(cursor, contract, rules, chunk, chunk_params, run_label)
+            if reopened_load is not None:
+                cursor.execute(
+                    "UPDATE contract.validated_loads SET suite_fingerprint = ? "
+                    "WHERE table_name = ? AND load_id = ?",
+                    [VALIDATING, contract.table, reopened_load],
+                )
         except BaseException:
             cursor.close()
             raise

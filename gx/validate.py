@@ -126,7 +126,13 @@ class ContractRunner:
         rules = self._rules(contract.suite)
         run_id = RunIdentifier(run_name=chunk.run_name, run_time=datetime.now(UTC))
         splitting = pool.submit(
-            self.engine.write_split, contract, rules, chunk.predicate, chunk.params, run_label(run_id)
+            self.engine.write_split,
+            contract,
+            rules,
+            chunk.predicate,
+            chunk.params,
+            run_label(run_id),
+            chunk.load_id if chunk.number == 1 else None,
         )
         written = None
         try:

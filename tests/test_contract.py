@@ -16,7 +16,7 @@ from gx.build import open_context
 from gx.ledger import suite_fingerprint
 from gx.report import DOCS_SITE_DIR, ContractViolation
 from gx.suites import ISO_8601, SUITES
-from gx.validate import validate
+from gx.validate import ContractRunner, validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest
 from pipelines.settings import Settings
@@ -220,6 +220,29 @@ def test_replay_moves_rows_that_now_pass_without_duplicates(settings: Settings, 
     run_contract(settings, replay=True)
     assert quarantined(settings) == [(2, ["user_id_present"])]
     assert query(settings, "SELECT _line_number FROM silver.events") == [(1,)]
+    assert_split_is_exact(settings)
+
+
+def test_a_replay_stopped_before_its_load_is_recorded_is_finished_by_the_next_run(
+    settings: Settings, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_lines(data_dir / "events" / "a.jsonl", [event(ts="2024-06-01T00:00:00"), event(user=None)])
+    run_contract(replace(settings, reference_time=datetime(2024, 5, 1, tzinfo=UTC)))
+
+    def stop(*_args) -> None:
+        raise KeyboardInterrupt
+
+    # the replay's split is committed (line 1 now passes), then the run stops before its record
+    monkeypatch.setattr(ContractRunner, "_record_validated_load", stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_contract(settings, replay=True)
+    monkeypatch.undo()
+    assert query(settings, "SELECT _line_number FROM silver.events") == [(1,)]
+
+    report = run_contract(settings)  # a run without --replay-quarantine
+    assert report.revalidated == ["events"]  # so the flow rebuilds the models from silver
+    ledger = "SELECT valid, quarantined FROM contract.validated_loads WHERE table_name = 'events'"
+    assert query(settings, ledger) == [(1, 1)]
     assert_split_is_exact(settings)
 
 
