@@ -105,7 +105,7 @@ def q3_by_day_chart(rows: list[dict], as_of: str) -> str:
     def y(value: float) -> float:
         return bottom - value / high * (bottom - top)
 
-    shapes = _value_grid(ticks, lambda v: y(v), left, right, integer=True)
+    shapes = _value_grid(ticks, y, left, right)
     shapes.append(_text(left - 48, (top + bottom) / 2, "listeners", rotate=True))
     step = next(s for s in (1, 2, 7, 14, 28, 56, 91, 182, 364, days) if days / s <= MOST_DAY_LABELS)
     for index in range(0, days, step):
@@ -166,10 +166,13 @@ def _ticks(low: float, high: float, integer: bool, most: int = 6) -> list[float]
 def _axis(low: float, high: float, integer: bool) -> tuple[float, list[float]]:
     """An axis from `low` up to its first tick at or above `high`: (its end, its ticks)."""
     ticks = _ticks(low, high, integer)
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
     while ticks[-1] < high:
-        ticks.append(round(ticks[-1] + step, 9))
+        ticks.append(round(ticks[-1] + _step(ticks), 9))
     return ticks[-1], ticks
+
+
+def _step(ticks: list[float]) -> float:
+    return ticks[1] - ticks[0] if len(ticks) > 1 else 1
 
 
 # ---------------------------------------------------------------------------- SVG
@@ -187,10 +190,9 @@ def _bars(title: str, labels: list[str], values: list[float], axis, axis_label: 
         return left + (value - start) / (stop - start) * (right - left)
 
     shapes = []
-    integer = all(float(tick).is_integer() for tick in ticks)
     for tick in ticks:
         shapes.append(f'<line x1="{x(tick):.1f}" y1="{top}" x2="{x(tick):.1f}" y2="{bottom}" stroke="#ddd"/>')
-        shapes.append(_text(x(tick), bottom + 16, _tick_label(tick, ticks, integer), anchor="middle"))
+        shapes.append(_text(x(tick), bottom + 16, _tick_label(tick, ticks), anchor="middle"))
     shapes.append(_text((left + right) / 2, bottom + 38, axis_label, anchor="middle"))
     for index, (label, value, value_label) in enumerate(zip(labels, values, value_labels, strict=True)):
         y = top + index * ROW
@@ -206,21 +208,21 @@ def _bars(title: str, labels: list[str], values: list[float], axis, axis_label: 
     return _svg(height, title, shapes)
 
 
-def _value_grid(ticks: list[float], position, left: float, right: float, integer: bool) -> list[str]:
+def _value_grid(ticks: list[float], position, left: float, right: float) -> list[str]:
     """Horizontal grid lines at the ticks of a vertical axis, labelled left of it."""
     shapes = []
     for tick in ticks:
         y = position(tick)
         shapes.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#ddd"/>')
-        shapes.append(_text(left - 6, y + 4, _tick_label(tick, ticks, integer), anchor="end"))
+        shapes.append(_text(left - 6, y + 4, _tick_label(tick, ticks), anchor="end"))
     return shapes
 
 
-def _tick_label(value: float, ticks: list[float], integer: bool) -> str:
-    if integer:
+def _tick_label(value: float, ticks: list[float]) -> str:
+    """A tick's value: whole numbers with thousands separators, else the decimals its step needs."""
+    if all(float(tick).is_integer() for tick in ticks):
         return f"{int(value):,}"
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
-    return f"{value:.{max(0, -math.floor(math.log10(step)))}f}"
+    return f"{value:.{max(0, -math.floor(math.log10(_step(ticks))))}f}"
 
 
 def _no_rows(height: int) -> list[str]:
