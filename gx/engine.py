@@ -1,10 +1,11 @@
 """The SQL engine the contract runs on: DuckDB, behind one seam a second engine can implement.
 
 `Engine` is everything the run asks of the warehouse's engine: prepare a chunk's rows (raw text
-plus the typed columns the suites name), stage them where GX reads them, judge them with the
-suites' rules compiled to its SQL (gx/sql_rules.py is DuckDB's dialect of a rule), write the split
+plus the typed columns the suites name, gx/typings.py), stage them where GX reads them, judge them
+with the suites' rules compiled to its SQL (gx/sql_rules.py, in DuckDB's dialect), write the split
 into silver and quarantine, and record what was validated. `DuckDBEngine` is the only
-implementation; a Spark engine would implement the same methods.
+implementation; a Spark engine would implement the same methods, with Spark's dialect of the
+same typings and rules (gx/spark_rules.py).
 
 DuckDB specifics kept here: one warehouse connection (UTC, a memory limit), an in-memory database
 attached as BATCH_DATABASE holding one table per suite, and cursors of that connection for GX and
@@ -23,6 +24,7 @@ import duckdb
 from gx.frames import BATCH_DATABASE, KEYS, REFERENCE_COVERAGE_SQL, TableContract
 from gx.ledger import LEDGER_DDL, loads_to_validate, raise_if_reference_untrustworthy
 from gx.sql_rules import CompiledRule, compile_expectation, quote
+from gx.typings import prepared_sql
 from pipelines.settings import parse_memory_limit
 
 STAGED = "__staged_"  # the batch tables chunks are staged into, numbered in run order
@@ -33,58 +35,6 @@ VALIDATED_EVENT_LOADS = (
     "SELECT * FROM contract.validated_loads WHERE table_name = 'events' "
     "AND checkpoint_run_id IN (SELECT unnest(?::VARCHAR[]))"
 )
-
-
-# How each kind of typed column is derived from its raw text, as SQL over `text`. A suite entry
-# names a kind (gx/suites.py `typed=`); the rows that pass keep exactly these values in silver.
-def utc_instant(text: str) -> str:
-    """The UTC instant an ISO-8601 text names, NULL when it names none.
-
-    DuckDB's cast alone accepts hour 24 (as the next midnight) and offsets such as +99:99, so the
-    date and time of day are also parsed strictly, and an offset must be under 24 hours."""
-    has_offset = f"(substr({text}, -6, 1) IN ('+', '-') AND substr({text}, -3, 1) = ':')"
-    return f"""CASE
-            WHEN try_strptime(left({text}, 19), '%Y-%m-%dT%H:%M:%S') IS NOT NULL
-                AND (NOT {has_offset} OR (
-                    try_cast(substr({text}, -5, 2) AS INTEGER) < 24
-                    AND try_cast(substr({text}, -2, 2) AS INTEGER) < 60))
-            THEN try_cast({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
-        END"""
-
-
-TYPINGS = {
-    "lower_trim": lambda text: f"lower(trim({text}))",
-    "instant": utc_instant,
-    # A DOUBLE, so that any run of digits has a value (a huge one is out of range rather than
-    # NULL); the shape rules say whether it is an integer.
-    "number": lambda text: f"try_cast({text} AS DOUBLE)",
-    "date": lambda text: f"CAST(try_strptime({text}, '%Y-%m-%d') AS DATE)",
-}
-
-
-def typed_columns(expectations: Iterable) -> dict[str, tuple[str, str]]:
-    """The typed columns a suite's entries declare: column -> (raw column, kind of typing)."""
-    typed: dict[str, tuple[str, str]] = {}
-    for expectation in expectations:
-        declared = (expectation.meta or {}).get("typed")
-        if declared:
-            source = (declared["from"], declared["as"])
-            if typed.setdefault(expectation.column, source) != source:
-                raise ValueError(
-                    f"{expectation.column} is typed two ways: {typed[expectation.column]}, {source}"
-                )
-    return typed
-
-
-def prepared_sql(contract: TableContract, expectations: Iterable) -> str:
-    """SELECT of a bronze table's rows as its suite sees them (callers append a WHERE clause):
-    keys and raw text, then each typed column the suite's entries declare."""
-    typed = [
-        f"{TYPINGS[kind](f'b.{quote(raw)}')} AS {quote(column)}"
-        for column, (raw, kind) in typed_columns(expectations).items()
-    ]
-    columns = [f"b.{quote(c)}" for c in (*KEYS, *contract.raw_columns)] + typed
-    return f"SELECT {', '.join(columns)} FROM bronze.{contract.table} AS b"
 
 
 def batch_table(suite: str, suffix: str = "") -> str:

@@ -2,7 +2,7 @@
 
 The suites judge each bronze row as raw text plus typed columns; the typed columns are derived
 from the suites' own entries (an entry on a typed column says which raw column it types, and
-how: gx/suites.py `typed=`), and the engine writes their SQL (gx/engine.py TYPINGS). The rows
+how: gx/suites.py `typed=`), and the engine writes their SQL (gx/typings.py). The rows
 that pass are written to silver with exactly these values. A typed column is NULL when its text
 names no value (an impossible date, hour 24, a number that is not one), and a rule on that
 column quarantines the row, so a row that passes can always be typed.

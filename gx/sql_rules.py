@@ -1,5 +1,6 @@
-"""The SQL judge: a suite's expectations compiled into DuckDB predicates that find the rows each
-one rejects (the DuckDB engine's dialect of a rule, used through gx/engine.py).
+"""The SQL judge: a suite's expectations compiled into SQL predicates that find the rows each one
+rejects, in an engine's dialect: DuckDB's here (used through gx/engine.py), Spark's in
+gx/spark_rules.py.
 
 Why rows are judged in SQL beside GX (re-measured after the split into modules, and it still
 holds): GX returns row-level failures only in its COMPLETE result format, which on a million event
@@ -17,6 +18,7 @@ cannot silently escape the split (tests/test_rules.py compiles every suite entry
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +45,32 @@ def quote(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """How an engine spells what the contract's SQL needs beyond common SQL (templates with the
+    names in braces). The suites' regexes are written in what RE2 and Java read alike
+    (gx/suites.py); the typings use the rest (gx/typings.py)."""
+
+    quote: Callable[[str], str]  # an identifier
+    literal: Callable[[str], str]  # a string
+    regex_search: str  # true when {column} contains a match of {regex}
+    strict_datetime: str  # the yyyy-mm-ddThh:mm:ss {text} as a timestamp; NULL unless real
+    strict_date: str  # the yyyy-mm-dd {text} as a date; NULL unless real
+    timestamp: str  # the {text} of a date and time of day as a timestamp without zone
+    minutes: str  # an interval of {minutes}
+
+
+DUCKDB = Dialect(
+    quote=quote,
+    literal=lambda text: "'" + text.replace("'", "''") + "'",
+    regex_search="regexp_matches({column}, {regex})",
+    strict_datetime="try_strptime({text}, '%Y-%m-%dT%H:%M:%S')",
+    strict_date="CAST(try_strptime({text}, '%Y-%m-%d') AS DATE)",
+    timestamp="try_cast({text} AS TIMESTAMP)",
+    minutes="to_minutes({minutes})",
+)
+
+
 def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
     """A bound as DuckDB should compare it: suite parameters filled in, ISO text as a timestamp."""
     if isinstance(value, dict) and "$PARAMETER" in value:
@@ -55,11 +83,11 @@ def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
     return value
 
 
-def _condition(condition: Condition | None) -> tuple[str, list]:
+def _condition(condition: Condition | None, quote: Callable[[str], str]) -> tuple[str, list]:
     if condition is None:
         return "TRUE", []
     if isinstance(condition, AndCondition):
-        parts = [_condition(part) for part in condition.conditions]
+        parts = [_condition(part, quote) for part in condition.conditions]
         return " AND ".join(f"({sql})" for sql, _ in parts), [p for _, params in parts for p in params]
     if isinstance(condition, NullityCondition):
         return f"{quote(condition.column.name)} IS {'' if condition.is_null else 'NOT '}NULL", []
@@ -69,9 +97,11 @@ def _condition(condition: Condition | None) -> tuple[str, list]:
     raise NotImplementedError(f"row condition not supported by the split: {condition!r}")
 
 
-def compile_expectation(expectation: Any, parameters: dict[str, Any]) -> CompiledRule:
-    """The predicate selecting the rows `expectation` counts as unexpected."""
-    column = quote(expectation.column)
+def compile_expectation(
+    expectation: Any, parameters: dict[str, Any], dialect: Dialect = DUCKDB
+) -> CompiledRule:
+    """The predicate selecting the rows `expectation` counts as unexpected, in `dialect`."""
+    column = dialect.quote(expectation.column)
     kind = type(expectation).__name__
     params: list[Any] = []
     if kind == "ExpectColumnValuesToNotBeNull":
@@ -79,7 +109,7 @@ def compile_expectation(expectation: Any, parameters: dict[str, Any]) -> Compile
     elif kind == "ExpectColumnValuesToBeNull":
         failing = f"{column} IS NOT NULL"
     elif kind == "ExpectColumnValuesToMatchRegex":
-        failing = f"{column} IS NOT NULL AND NOT regexp_matches({column}, ?)"
+        failing = f"{column} IS NOT NULL AND NOT {dialect.regex_search.format(column=column, regex='?')}"
         params = [expectation.regex]
     elif kind == "ExpectColumnValuesToBeInSet":
         values = list(expectation.value_set)
@@ -99,7 +129,7 @@ def compile_expectation(expectation: Any, parameters: dict[str, Any]) -> Compile
         failing = f"{column} IS NOT NULL AND count(*) OVER (PARTITION BY {column}) > 1"
     else:
         raise NotImplementedError(f"expectation not supported by the split: {kind}")
-    where, condition_params = _condition(expectation.row_condition)
+    where, condition_params = _condition(expectation.row_condition, dialect.quote)
     return CompiledRule(
         rule=expectation.meta["rule"],
         sql=f"(({where}) AND ({failing}))",

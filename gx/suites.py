@@ -6,7 +6,7 @@ drifts from this code. Each expectation's `meta.rule` names the rule in quaranti
 
 Suites validate each bronze row as raw text plus typed columns (`event_type_norm`, `event_ts`,
 `duration_value`, ...) that silver keeps. A typed column is declared by the entry that first
-judges it, `typed=(raw column, kind)`: the kinds are the engine's typings (gx/engine.py TYPINGS),
+judges it, `typed=(raw column, kind)`: the kinds are the typings of gx/typings.py,
 and the prepared rows carry every typed column their suite declares. So a new rule is one entry
 here: its typed column (if any), GX's check and the SQL judge (gx/sql_rules.py) all follow from
 it, and `python -m gx.build` writes it into the JSON. A row passes only if
@@ -21,12 +21,17 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 EVENT_TYPES = ["play", "pause", "seek", "complete"]
-# Regexes are RE2: DuckDB evaluates them for GX (gx/duckdb_source.py) and for the split alike.
-# `$` ends the text (RE2 is not multi-line by default).
+# Regexes are searched in RE2 on DuckDB (for GX, gx/duckdb_source.py, and the split) and in Java's
+# regex on Spark (gx/spark_rules.py), so they are written in what both read alike: `\z` ends the
+# text (Java's `$` also matches before a final line break), `\x0B` is the vertical tab (Java's
+# `\v` is any vertical space), and no `\s`, `\d`, `\w`, `\b` or `.`, whose classes differ
+# (tests/test_rules.py holds every regex to this).
 # ISO-8601 with seconds, optional fraction, optional Z or ±HH:MM offset.
-ISO_8601 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})?$"
-INTEGER = r"^-?[0-9]+$"
-NOT_BLANK = r"[^ \t\n\r\f\v]"
+ISO_8601 = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})?\z"
+)
+INTEGER = r"^-?[0-9]+\z"
+NOT_BLANK = r"[^ \t\n\r\f\x0B]"
 MAX_DURATION_SECONDS = 86_400
 MAX_EPISODE_SECONDS = 2_147_483_647  # silver keeps it as a 32-bit integer
 EARLIEST_EVENT = "2000-01-01T00:00:00"
@@ -157,7 +162,7 @@ def user_expectations() -> list:
             column="country", **_rule("country_present", "`country` is present.")
         ),
         gxe.ExpectColumnValuesToMatchRegex(
-            column="country", regex=r"^[A-Z]{2}$", **_rule("country_code", "`country` is a 2-letter code.")
+            column="country", regex=r"^[A-Z]{2}\z", **_rule("country_code", "`country` is a 2-letter code.")
         ),
     ]
 

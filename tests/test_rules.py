@@ -8,16 +8,25 @@ frame of edge values that breaks every rule. Fast: no ingestion, no warehouse, o
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import great_expectations as gx
 import pytest
 
 from gx.duckdb_source import DuckDBDatasource
-from gx.engine import prepared_sql, typed_columns
 from gx.frames import CONTRACTS, KEYS
 from gx.sql_rules import compile_expectation
 from gx.suites import SUITES
+from gx.typings import (
+    DATE_SHAPE,
+    INSTANT_SHAPE,
+    LOCAL_TIME,
+    NUMBER_SHAPE,
+    OFFSET,
+    prepared_sql,
+    typed_columns,
+)
 from tests.conftest import event
 from tests.test_contract import BREAKS_ONLY, IMPOSSIBLE_INSTANTS
 
@@ -37,6 +46,7 @@ EVENT_LINES = [
     event(user="\u00a0"),
     event(ts="9999-12-31T23:59:59"),
     event(ts="0001-01-01T00:00:00"),
+    event(ts="0000-01-01T00:00:00"),
     json.dumps({"event_type": "pause", "user_id": "", "timestamp": "malformed-date", "duration": 5}),
 ]
 
@@ -145,3 +155,25 @@ def test_gx_and_the_sql_judge_agree_on_edge_values_of_every_rule(batches, suite:
     judged = dict(zip([r.rule for r in rules], row, strict=True))
     assert judged == _gx_counts(batches, suite)
     assert all(judged.values()), f"edge values break no row of: {[r for r, n in judged.items() if not n]}"
+
+
+# What RE2 (DuckDB) and Java (Spark) read differently: `\v` `\s` `\d` `\w` `\b` `\Z` (each engine's
+# own classes) anywhere, and outside a class `$` (Java's also matches before a final line break)
+# and `.` (Java's stops at more kinds of line break).
+ESCAPES_READ_OTHERWISE = re.compile(r"\\[vsdwbVSDWBZ]")
+OUTSIDE_CLASSES_READ_OTHERWISE = re.compile(r"\$|(?<!\\)\.")
+
+
+def read_otherwise(regex: str) -> list[str]:
+    """What of `regex` RE2 and Java read differently."""
+    outside_classes = re.sub(r"\[[^\]]*\]", "", regex)
+    return ESCAPES_READ_OTHERWISE.findall(regex) + OUTSIDE_CLASSES_READ_OTHERWISE.findall(outside_classes)
+
+
+def test_every_regex_reads_alike_in_re2_and_java() -> None:
+    regexes = [e.regex for suite in SUITES.values() for e in suite() if hasattr(e, "regex")]
+    regexes += [DATE_SHAPE, INSTANT_SHAPE, LOCAL_TIME, NUMBER_SHAPE, OFFSET]
+    assert {regex: read_otherwise(regex) for regex in regexes} == {regex: [] for regex in regexes}
+    # and the check finds what it looks for, and only that
+    assert all(read_otherwise(r) for r in ("^a$", r"\d", "a.b", r"[^ \v]"))
+    assert not read_otherwise(r"^[.$]\.[0-9]\z")

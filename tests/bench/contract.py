@@ -26,9 +26,9 @@ from pathlib import Path
 import duckdb
 
 from gx.build import open_context
-from gx.engine import prepared_sql
 from gx.frames import CONTRACTS, EVENTS, KEYS, REFERENCE_COVERAGE_SQL
 from gx.sql_rules import compile_expectation, quote
+from gx.typings import prepared_sql
 from gx.validate import validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest
