@@ -84,12 +84,18 @@ def ingest_new_files(settings: Settings) -> IngestReport:
 def validate_and_split(settings: Settings) -> ContractReport:
     """Run the GX checkpoints on new loads; valid rows to silver, failing rows to quarantine.
 
-    With no load to validate, Great Expectations is not even imported."""
+    With no load to validate, Great Expectations is not even imported. On Spark (bronze at a URL),
+    the run's Spark session starts first: GX offers Spark only if pyspark imports before it."""
     if nothing_to_validate(settings.warehouse, settings.gx_dir, settings.replay_quarantine):
         return ContractReport()
+    spark = None
+    if settings.contract_on_spark:
+        from flows.spark_engine import start_session
+
+        spark = start_session(settings)
     from gx.validate import validate
 
-    report = validate(settings)
+    report = validate(settings, spark)
     for table, outcome in report.tables.items():
         get_run_logger().info("%s: %s valid, %s quarantined", table, outcome.valid, outcome.quarantined)
     return report
@@ -308,8 +314,10 @@ def warm_up(settings: Settings) -> None:
         progress("starting: importing dlt, Great Expectations and dbt")
         import dbt.cli.main  # noqa: F401
 
-        import gx.validate  # noqa: F401
         import pipelines.sources  # noqa: F401
+
+        if not settings.contract_on_spark:  # on Spark, GX comes after pyspark (validate_and_split)
+            import gx.validate  # noqa: F401
 
 
 # ---------------------------------------------------------------------------- the flow

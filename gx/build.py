@@ -16,8 +16,9 @@ import great_expectations as gx
 from great_expectations.data_context import FileDataContext
 
 from gx.duckdb_source import DuckDBDatasource
-from gx.frames import BATCH_DATABASE
+from gx.frames import BATCH_DATABASE, CONTRACTS
 from gx.report import DOCS_SITE, DOCS_SITE_DIR
+from gx.spark_source import SparkBatchDatasource
 from gx.suites import SUITES
 from pipelines.settings import GX_DIR
 
@@ -25,6 +26,19 @@ from pipelines.settings import GX_DIR
 # engine (gx/engine.py) fills with the rows under validation and gx/checkpoints.py binds to GX.
 DATASOURCE = BATCH_DATABASE
 BATCH = "whole_table"
+# When the contract runs on Spark (gx/spark_engine.py), the table suites validate the chunk's
+# DataFrame through this data source instead; the warning suites read the warehouse file as before.
+SPARK_DATASOURCE = f"{BATCH_DATABASE}_spark"
+SPARK_BATCH = "whole_dataframe"
+ON_SPARK = "_on_spark"
+# SUMMARY: counts and a sample of failing values. No unexpected_index_column_names: GX looks those
+# up row by row in Python; the split keeps every failing row's source file and line in the
+# quarantine tables.
+RESULT_FORMAT = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": 20,
+    "return_unexpected_index_query": False,
+}
 # The pages render with the project's templates, which load their scripts and styles from the
 # site itself. It stays fast to open: gx/data_docs.py keeps the last validation runs of each
 # suite only, so the index lists them all (GX #11542).
@@ -46,8 +60,8 @@ DOCS_SITE_CONFIG = {
 }
 
 
-def checkpoint_name(suite: str) -> str:
-    return f"{suite}_checkpoint"
+def checkpoint_name(suite: str, on_spark: bool = False) -> str:
+    return f"{suite}{ON_SPARK if on_spark else ''}_checkpoint"
 
 
 def open_context(gx_dir: Path = GX_DIR) -> FileDataContext:
@@ -74,36 +88,45 @@ def build(gx_dir: Path = GX_DIR) -> FileDataContext:
     source.bind(probe)
     if existing is None:
         source = context.data_sources.add_duckdb(source)
+    spark = context.data_sources.all().get(SPARK_DATASOURCE) or context.data_sources.add_spark_batch(
+        SparkBatchDatasource(name=SPARK_DATASOURCE)
+    )
     for name, expectations in SUITES.items():
+        suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations()))
         asset = (
             source.get_asset(name) if name in source.get_asset_names() else source.add_table_asset(name, name)
         )
-        batch = next((b for b in asset.batch_definitions if b.name == BATCH), None)
-        batch = batch or asset.add_batch_definition_whole_table(BATCH)
-        suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations()))
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=name, data=batch, suite=suite)
-        )
-        # SUMMARY: counts and a sample of failing values. No unexpected_index_column_names: GX
-        # looks those up row by row in Python; the split keeps every failing row's source file
-        # and line in the quarantine tables.
-        result_format = {
-            "result_format": "SUMMARY",
-            "partial_unexpected_count": 20,
-            "return_unexpected_index_query": False,
-        }
-        context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=checkpoint_name(name),
-                validation_definitions=[definition],
-                # No UpdateDataDocsAction: gx/data_docs.py renders all of a run's results in one
-                # data docs build (each build recompiles GX's templates and redraws the index).
-                actions=[],
-                result_format=result_format,
+        _add_checkpoint(context, name, suite, _batch(asset, BATCH, asset.add_batch_definition_whole_table))
+        if name in {contract.suite for contract in CONTRACTS}:
+            asset = (
+                spark.get_asset(name) if name in spark.get_asset_names() else spark.add_dataframe_asset(name)
             )
-        )
+            batch = _batch(asset, SPARK_BATCH, asset.add_batch_definition_whole_dataframe)
+            _add_checkpoint(context, name, suite, batch, on_spark=True)
     source.unbind()
     return context
+
+
+def _batch(asset, name: str, add):
+    """The asset's batch definition `name`, added by `add(name)` if it has none."""
+    return next((b for b in asset.batch_definitions if b.name == name), None) or add(name)
+
+
+def _add_checkpoint(context, name: str, suite, batch, on_spark: bool = False) -> None:
+    """The checkpoint validating `batch` with `suite`, and its validation definition."""
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{name}{ON_SPARK if on_spark else ''}", data=batch, suite=suite)
+    )
+    context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=checkpoint_name(name, on_spark),
+            validation_definitions=[definition],
+            # No UpdateDataDocsAction: gx/data_docs.py renders all of a run's results in one data
+            # docs build (each build recompiles GX's templates and redraws the index).
+            actions=[],
+            result_format=RESULT_FORMAT,
+        )
+    )
 
 
 def main() -> int:

@@ -30,11 +30,15 @@ class Checkpoints:
             self._suites[name] = self.context.suites.get(name)
         return self._suites[name]
 
-    def run(self, suite: str, run_id: RunIdentifier):
-        """Validate the batch table `suite` with the suite's checkpoint."""
+    def run(self, suite: str, run_id: RunIdentifier, dataframe=None):
+        """Validate the batch table `suite` with the suite's checkpoint; or, given a Spark
+        `dataframe`, that DataFrame with the suite's checkpoint on Spark."""
+        on_spark = dataframe is not None
         with self.report.timed("gx_validate", suite, self.report.checkpoint_seconds):
-            result = self.context.checkpoints.get(checkpoint_name(suite)).run(
-                expectation_parameters=self.parameters, run_id=run_id
+            result = self.context.checkpoints.get(checkpoint_name(suite, on_spark)).run(
+                batch_parameters={"dataframe": dataframe} if on_spark else None,
+                expectation_parameters=self.parameters,
+                run_id=run_id,
             )
         self.report.run_ids.append(run_label(result.run_id))
         self.results.append(result)

@@ -50,8 +50,9 @@ class Engine(Protocol):
     def prepared_sql(self, contract: TableContract, expectations: Iterable) -> str: ...
     def compile_rules(self, expectations: Iterable, parameters: dict) -> list[CompiledRule]: ...
     def load_files(self, table: str, load_id: str) -> list[tuple]: ...
-    def stage_chunk(self, select_sql: str, params: list, suite: str, index: int) -> int: ...
+    def stage_chunk(self, contract, load_id: str, select_sql: str, params: list, index: int) -> int: ...
     def promote_staged(self, suite: str, index: int) -> None: ...
+    def gx_batch(self, suite: str): ...
     def write_split(
         self, contract, rules, chunk: str, chunk_params: list, run_label: str, reopened_load: str | None
     ) -> SplitWrite: ...
@@ -119,11 +120,18 @@ class DuckDBEngine:
             [load_id],
         ).fetchall()
 
-    def stage_chunk(self, select_sql: str, params: list, suite: str, index: int) -> int:
-        """A chunk's prepared rows into staged batch table `index` of its suite, on a cursor of its
-        own (called from the staging thread); how many rows."""
+    def stage_chunk(
+        self, contract: TableContract, load_id: str, select_sql: str, params: list, index: int
+    ) -> int:
+        """A chunk's prepared rows (of load `load_id`) into staged batch table `index` of its suite,
+        on a cursor of its own (called from the staging thread); how many rows."""
         with self._cursor() as cursor:
-            return _stage(cursor, batch_table(suite, f"{STAGED}{index}"), select_sql, params)
+            return _stage(cursor, batch_table(contract.suite, f"{STAGED}{index}"), select_sql, params)
+
+    def gx_batch(self, suite: str):
+        """The batch GX validates the suite's batch from, beyond its checkpoint: none here (the
+        checkpoint's data source reads the batch table)."""
+        return None
 
     def promote_staged(self, suite: str, index: int) -> None:
         """Staged batch table `index` becomes the suite's batch table, the one GX reads."""
@@ -170,7 +178,7 @@ class DuckDBEngine:
         validate anew, as after a suite change, instead of counting its rows as they were."""
         cursor = self._cursor()
         try:
-            counted, quarantined = _split(cursor, contract, rules, chunk, chunk_params, run_label)
+            counted, quarantined = self._split(cursor, contract, rules, chunk, chunk_params, run_label)
             if reopened_load is not None:
                 cursor.execute(
                     "UPDATE contract.validated_loads SET suite_fingerprint = ? "
@@ -181,6 +189,11 @@ class DuckDBEngine:
             cursor.close()
             raise
         return SplitWrite(cursor, counted, quarantined)
+
+    def _split(self, cursor, contract, rules, chunk, chunk_params, run_label) -> tuple[Counter, int]:
+        """Judge the batch and replace the chunk's rows in a transaction left open on `cursor`;
+        the failures per rule and the rows quarantined."""
+        return _split(cursor, contract, rules, chunk, chunk_params, run_label)
 
     # ------------------------------------------------------------------ the ledger (gx/ledger.py)
     def loads_to_validate(self, table: str, fingerprint: str, replay: bool) -> list[str]:
@@ -220,17 +233,16 @@ def _stage(con, table: str, select_sql: str, params: list | tuple = ()) -> int:
 
 
 def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: list, run_label: str):
-    silver, quarantine, batch = (
-        f"silver.{contract.table}",
-        f"quarantine.{contract.table}",
-        batch_table(contract.suite),
-    )
+    """Judge the suite's batch table with the compiled rules and replace the chunk's rows, in a
+    transaction left open; the failures per rule and the rows quarantined."""
+    batch = batch_table(contract.suite)
     reasons = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
     raw = ", ".join(quote(c) for c in contract.raw_columns)
     rejected = (
         f"SELECT {', '.join(KEYS)}, {raw}, failed_rules "
         f"FROM {batch} JOIN failed ON {batch}.rowid = failed.batch_row"
     )
+    valid = f"SELECT {contract.silver_columns} FROM {batch} WHERE rowid NOT IN (SELECT batch_row FROM failed)"
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
@@ -243,20 +255,7 @@ def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: 
             """,
             [p for rule in rules for p in rule.params],
         )
-        con.execute(
-            f"CREATE TABLE IF NOT EXISTS {silver} AS SELECT {contract.silver_columns} FROM {batch} LIMIT 0"
-        )
-        con.execute(
-            f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT *, "
-            f"CAST(NULL AS VARCHAR) AS checkpoint_run_id, now() AS quarantined_at FROM ({rejected}) LIMIT 0"
-        )
-        for table in (silver, quarantine):
-            con.execute(f"DELETE FROM {table} WHERE {chunk}", chunk_params)
-        con.execute(
-            f"INSERT INTO {silver} SELECT {contract.silver_columns} FROM {batch} "
-            "WHERE rowid NOT IN (SELECT batch_row FROM failed)"
-        )
-        con.execute(f"INSERT INTO {quarantine} SELECT *, ?, now() FROM ({rejected})", [run_label])
+        replace_chunk(con, contract, chunk, chunk_params, valid, rejected, run_label)
         failures = con.execute(
             "SELECT r, count(*) FROM (SELECT unnest(failed_rules) r FROM failed) GROUP BY r"
         )
@@ -266,3 +265,20 @@ def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: 
         con.execute("ROLLBACK")
         raise
     return counted, quarantined
+
+
+def replace_chunk(
+    con, contract: TableContract, chunk: str, chunk_params: list, valid: str, rejected: str, run_label: str
+) -> None:
+    """In the caller's transaction, the chunk's rows of silver and quarantine become the rows of
+    the queries `valid` (silver's columns) and `rejected` (keys, raw columns, failed_rules)."""
+    silver, quarantine = f"silver.{contract.table}", f"quarantine.{contract.table}"
+    con.execute(f"CREATE TABLE IF NOT EXISTS {silver} AS {valid} LIMIT 0")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT *, "
+        f"CAST(NULL AS VARCHAR) AS checkpoint_run_id, now() AS quarantined_at FROM ({rejected}) LIMIT 0"
+    )
+    for table in (silver, quarantine):
+        con.execute(f"DELETE FROM {table} WHERE {chunk}", chunk_params)
+    con.execute(f"INSERT INTO {silver} {valid}")
+    con.execute(f"INSERT INTO {quarantine} SELECT *, ?, now() FROM ({rejected})", [run_label])

@@ -38,9 +38,15 @@ from pipelines.progress import progress
 from pipelines.settings import Settings
 
 
-def validate(settings: Settings) -> ContractReport:
-    """Validate and split every pending load of the warehouse; see the module docstring."""
-    engine = DuckDBEngine(settings.warehouse, settings.duckdb_memory_limit)
+def validate(settings: Settings, spark=None) -> ContractReport:
+    """Validate and split every pending load of the warehouse; see the module docstring. Given
+    the run's Spark session, the rows are validated and split on Spark (gx/spark_engine.py)."""
+    if spark is not None:
+        from gx.spark_engine import SparkEngine
+
+        engine: Engine = SparkEngine(settings, spark)
+    else:
+        engine = DuckDBEngine(settings.warehouse, settings.duckdb_memory_limit)
     try:
         runner = ContractRunner(engine, settings)
         try:
@@ -117,7 +123,7 @@ class ContractRunner:
         contract = chunk.contract
         with self.report.timed(None, contract.suite, self.report.staging_seconds):
             select = f"{self.prepared[contract.suite]} WHERE {chunk.predicate}"
-            return self.engine.stage_chunk(select, chunk.params, contract.suite, index)
+            return self.engine.stage_chunk(contract, chunk.load_id, select, chunk.params, index)
 
     def _validate_chunk(self, chunk: Chunk, staged: int, pool: ThreadPoolExecutor) -> None:
         """GX validates the chunk's batch table while a thread judges the same rows with the
@@ -137,7 +143,7 @@ class ContractRunner:
         written = None
         try:
             try:
-                result = self.checkpoints.run(contract.suite, run_id)
+                result = self.checkpoints.run(contract.suite, run_id, self.engine.gx_batch(contract.suite))
             finally:
                 with self.report.timed("split_wait"):
                     written = splitting.result()

@@ -232,6 +232,12 @@ class Settings:
         return self.warehouse.parent / f".{self.warehouse.stem}.dbt"
 
     @property
+    def contract_on_spark(self) -> bool:
+        """Whether the contract runs on Spark: with the Spark engine, when bronze is at a URL Spark
+        reads (in the warehouse file, only DuckDB reads it)."""
+        return self.engine == "spark" and bool(self.bronze_url)
+
+    @property
     def spark_home(self) -> Path:
         """Spark's warehouse (`tables/`) and metastore for this warehouse."""
         return self.spark_dir or self.warehouse.parent / f".{self.warehouse.stem}.spark"

@@ -52,6 +52,28 @@ def outcome(workspace: Workspace) -> dict:
     }
 
 
+def quarantine(workspace: Workspace) -> dict[str, list]:
+    """Every quarantined row of each table: its file, line and every rule it broke."""
+    with duckdb.connect(str(workspace.warehouse), read_only=True) as con:
+        return {
+            table: con.execute(
+                f"SELECT _source_file, _line_number, failed_rules FROM quarantine.{table} ORDER BY ALL"
+            ).fetchall()
+            for table in ("users", "episodes", "events")
+        }
+
+
+def contract_sources(workspace: Workspace) -> set[str]:
+    """The GX data sources the results of the table suites' checkpoint runs came from (GX names a
+    result `<data source>-<asset>.json`)."""
+    results = workspace.root / "gx" / "uncommitted" / "validations"
+    return {
+        path.name.rsplit("-", 1)[0]
+        for table in ("users", "episodes", "events")
+        for path in results.glob(f"{table}/*/*/*.json")
+    }
+
+
 def marts(workspace: Workspace) -> dict[str, list]:
     """Every row of the marts, sorted, columns by name (Spark puts a partition column last),
     without the dlt load ids (each side's dlt draws its own)."""
@@ -90,6 +112,10 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
         duckdb_outcome, spark_outcome = outcome(duckdb_side), outcome(spark_side)
         assert len(duckdb_outcome["answers"]) == 4
         assert duckdb_outcome == spark_outcome, f"after arrival {step + 1}"
+        assert quarantine(duckdb_side) == quarantine(spark_side), f"after arrival {step + 1}"
+    # the contract ran on Spark: GX's results of the table suites came from its Spark data source
+    assert contract_sources(duckdb_side) == {"contract_batch"}
+    assert contract_sources(spark_side) == {"contract_batch_spark"}
 
     # Spark built the first arrival in full and each later one incrementally
     # (dbt/macros/spark_incremental.sql), and its marts hold the same rows as DuckDB's (but the
