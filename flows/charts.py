@@ -54,6 +54,8 @@ def write_charts(answers: dict[str, list[dict]], exports_dir: Path, as_of: str) 
     for name, draw in zip(CHARTS, (q1_chart, q2_chart, q3_by_day_chart), strict=True):
         svg = draw(answers.get(name, []), as_of)
         charts.append(write_atomically(chart_path(exports_dir, name), lambda path, s=svg: path.write_text(s)))
+        # the PNG an earlier version drew of this chart: stale beside the SVG, and linked nowhere
+        chart_path(exports_dir, name).with_suffix(".png").unlink(missing_ok=True)
     return charts
 
 

@@ -19,6 +19,7 @@ midway is finished by the next run's, which removes every file not wanted.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -69,7 +70,7 @@ def _publish_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> 
     )
     for path in folder.iterdir():
         if path.name not in files:
-            path.unlink()
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     return written
 
 

@@ -13,13 +13,24 @@ from gx.report import ContractEngineMismatch
 from gx.sql_rules import CompiledRule
 
 
+def raised(exception_info: dict | None) -> bool:
+    """Whether GX failed to evaluate an expectation. Its exception info is one record, or, when a
+    metric failed (a sample of failing values it could not fetch), one record per failed metric,
+    and then the result holds no counts at all."""
+    if not exception_info:
+        return False
+    if "raised_exception" in exception_info:
+        return bool(exception_info["raised_exception"])
+    return any(isinstance(info, dict) and info.get("raised_exception") for info in exception_info.values())
+
+
 def unexpected_counts(result) -> dict[str, int]:
     """Rows GX counted as unexpected, by rule, from a checkpoint result."""
     counts = {}
     for validation in result.run_results.values():
         for outcome in validation.results:
             rule = outcome.expectation_config.meta["rule"]
-            if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+            if raised(outcome.exception_info):
                 raise ContractEngineMismatch(f"GX could not evaluate {rule}: {outcome.exception_info}")
             counts[rule] = outcome.result.get("unexpected_count") or 0
     return counts

@@ -241,12 +241,18 @@ def test_charts_draw_a_bar_per_row_in_order_with_its_label(tmp_path: Path) -> No
 
 
 def test_charts_are_drawn_for_answers_without_rows(tmp_path: Path) -> None:
+    (tmp_path / "q1_top_completed_episodes.png").write_bytes(b"a chart of an earlier version")
+    (tmp_path / "q1_top_completed_episodes.csv").write_text("rank\n")
     charts = write_charts(dict.fromkeys(ANSWERS, []), tmp_path, AS_OF)
     assert [path.name for path in charts] == [
         "q1_top_completed_episodes.svg",
         "q2_listen_through_rate_by_country.svg",
         "q3_multi_episode_listeners_by_day.svg",
     ]
+    # the PNG an earlier version drew is gone; the other files stay
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*(p.name for p in charts), "q1_top_completed_episodes.csv"]
+    )
     for path in charts:
         svg = svg_of(path)
         assert "no rows" in texts_of(svg) and not bars_of(svg)

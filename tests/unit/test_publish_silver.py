@@ -65,6 +65,8 @@ def test_each_validated_load_is_one_file_written_once(settings: Settings) -> Non
     folder = settings.spark_home / "silver" / "users"
     (folder / ".half-written.parquet").write_bytes(b"")  # left by a publish that was stopped
     (folder / "stray.parquet").write_bytes(b"")
+    (folder / "stray" / "part.parquet").parent.mkdir()  # a folder, which Spark would read into the table
+    (folder / "stray" / "part.parquet").write_bytes(b"")
     assert publish_silver(settings) == {"users": 1}
     again = published(settings)
     assert len(again) == 2 and len(set(again) & set(files)) == 1  # load 2's old file is gone
