@@ -3,9 +3,9 @@
 `Engine` is everything the run asks of the warehouse's engine: prepare a chunk's rows (raw text
 plus the typed columns the suites name, gx/typings.py), stage them where GX reads them, judge them
 with the suites' rules compiled to its SQL (gx/sql_rules.py, in DuckDB's dialect), write the split
-into silver and quarantine, and record what was validated. `DuckDBEngine` is the only
-implementation; a Spark engine would implement the same methods, with Spark's dialect of the
-same typings and rules (gx/spark_rules.py).
+into silver and quarantine, and record what was validated. `DuckDBEngine` does it all in the
+warehouse file; `SparkEngine` (gx/spark_engine.py) stages, judges and validates the rows on Spark,
+in Spark's dialect of the same typings and rules (gx/spark_rules.py), and keeps the rest here.
 
 DuckDB specifics kept here: one warehouse connection (UTC, a memory limit), an in-memory database
 attached as BATCH_DATABASE holding one table per suite, and cursors of that connection for GX and

@@ -70,7 +70,8 @@ class SparkEngine(DuckDBEngine):
     ) -> int:
         """The chunk's prepared rows, read from the files of its load (dlt names them
         `<load id>.<file id>.parquet`) and cached; how many rows."""
-        rows = self.spark.read.parquet(f"{self.bronze}/{contract.table}/{load_id}.*.parquet")
+        files = f"{self.bronze}/{contract.table}/{load_id}.*.parquet"
+        rows = self.spark.read.option("mergeSchema", "true").parquet(files)  # files of one load may differ
         for column in (*KEYS, *contract.raw_columns):  # a column no row of this load had
             if column not in rows.columns:
                 rows = rows.withColumn(column, F.lit(None).cast("string"))
