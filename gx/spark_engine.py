@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gx import spark_rules
-from gx.engine import DuckDBEngine, replace_chunk
+from gx.engine import DuckDBEngine, create_split_tables, replace_chunk
 from gx.frames import KEYS, TableContract
 from gx.sql_rules import CompiledRule
 from pipelines.bronze import BRONZE
@@ -117,17 +117,11 @@ class SparkEngine(DuckDBEngine):
             judged.unpersist()
         cursor.register("split_valid", valid)
         cursor.register("split_rejected", rejected)
+        rows = ("SELECT * FROM split_valid", "SELECT * FROM split_rejected")
+        create_split_tables(cursor, contract, *rows)
         cursor.execute("BEGIN TRANSACTION")
         try:
-            replace_chunk(
-                cursor,
-                contract,
-                chunk,
-                chunk_params,
-                "SELECT * FROM split_valid",
-                "SELECT * FROM split_rejected",
-                run_label,
-            )
+            replace_chunk(cursor, contract, chunk, chunk_params, *rows, run_label)
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
