@@ -145,7 +145,23 @@ def attach_models(settings: Settings) -> list[str]:
                 else:
                     raise RuntimeError(f"Spark's table {name} has rows but no Parquet file in {location}")
                 attached.append(name)
+        detach_stale(con, attached)
     return attached
+
+
+def detach_stale(con: duckdb.DuckDBPyConnection, attached: list[str]) -> None:
+    """Drop what an earlier Spark build attached in ATTACHED_SCHEMAS and this one did not (a model
+    the project no longer has): its view, or its empty table marked SPARK_BUILT, which would keep
+    the warehouse reading as Spark-built (models_engine) after a switch back to DuckDB."""
+    earlier = con.execute(
+        "SELECT schema_name, view_name FROM duckdb_views() WHERE schema_name IN $schemas AND NOT internal "
+        "UNION ALL SELECT schema_name, table_name FROM duckdb_tables() "
+        "WHERE schema_name IN $schemas AND comment = $spark",
+        {"schemas": list(ATTACHED_SCHEMAS), "spark": SPARK_BUILT},
+    ).fetchall()
+    for schema, name in earlier:
+        if f"{schema}.{name}" not in attached:
+            _drop(con, schema, name)
 
 
 def models_engine(warehouse: Path) -> str | None:

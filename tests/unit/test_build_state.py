@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from flows.dbt_build import full_refresh_unfinished
-from flows.spark_engine import SPARK_BUILT, models_engine
+from flows.spark_engine import SPARK_BUILT, detach_stale, models_engine
 from pipelines.settings import Settings
 
 BATCH = (
@@ -36,6 +36,22 @@ def test_the_engine_that_built_the_models_is_read_from_the_warehouse_file(tmp_pa
         con.execute("DROP VIEW marts.fct; CREATE TABLE marts.fct AS SELECT 1 AS x LIMIT 0")
         con.execute(f"COMMENT ON TABLE marts.fct IS '{SPARK_BUILT}'")
     assert models_engine(warehouse) == "spark"
+
+
+def test_what_an_earlier_spark_build_attached_and_this_one_did_not_is_dropped(tmp_path: Path) -> None:
+    with duckdb.connect(str(tmp_path / "podcast.duckdb")) as con:
+        con.execute("CREATE SCHEMA marts; CREATE SCHEMA answers; CREATE SCHEMA staging")
+        con.execute("CREATE VIEW marts.fct AS SELECT 1 AS x; CREATE VIEW marts.gone AS SELECT 1 AS x")
+        con.execute("CREATE TABLE answers.gone_empty (x INTEGER); CREATE TABLE answers.q1 (x INTEGER)")
+        con.execute(f"COMMENT ON TABLE answers.gone_empty IS '{SPARK_BUILT}'")
+        con.execute(f"COMMENT ON TABLE answers.q1 IS '{SPARK_BUILT}'")
+        con.execute("CREATE TABLE marts.built_by_duckdb (x INTEGER); CREATE VIEW staging.v AS SELECT 1 AS x")
+        detach_stale(con, ["marts.fct", "answers.q1"])
+        left = con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() UNION ALL "
+            "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+        ).fetchall()
+    assert [name for (name,) in left] == ["answers.q1", "marts.built_by_duckdb", "marts.fct", "staging.v"]
 
 
 def write_state(settings: Settings, batch: str | None, processed: str | None) -> None:
