@@ -153,35 +153,36 @@ def detach_stale(con: duckdb.DuckDBPyConnection, attached: list[str]) -> None:
     """Drop what an earlier Spark build attached in ATTACHED_SCHEMAS and this one did not (a model
     the project no longer has): its view, or its empty table marked SPARK_BUILT, which would keep
     the warehouse reading as Spark-built (models_engine) after a switch back to DuckDB."""
-    earlier = con.execute(
+    for schema, name in _attached_by_spark(con):
+        if f"{schema}.{name}" not in attached:
+            _drop(con, schema, name)
+
+
+def _attached_by_spark(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(schema, name) of what Spark builds attached in ATTACHED_SCHEMAS: views, and empty tables
+    marked SPARK_BUILT."""
+    return con.execute(
         "SELECT schema_name, view_name FROM duckdb_views() WHERE schema_name IN $schemas AND NOT internal "
         "UNION ALL SELECT schema_name, table_name FROM duckdb_tables() "
         "WHERE schema_name IN $schemas AND comment = $spark",
         {"schemas": list(ATTACHED_SCHEMAS), "spark": SPARK_BUILT},
     ).fetchall()
-    for schema, name in earlier:
-        if f"{schema}.{name}" not in attached:
-            _drop(con, schema, name)
 
 
 def models_engine(warehouse: Path) -> str | None:
-    """Which engine built the warehouse file's marts: "spark" (views attached by a Spark build, or
-    empty tables it marked SPARK_BUILT), "duckdb" (tables), or None (none built yet). Each
+    """Which engine built the warehouse file's marts: "spark" (what a Spark build attached: views,
+    or empty tables it marked SPARK_BUILT), "duckdb" (other tables), or None (none built yet). Each
     engine's incremental models follow only its own builds, so a switch makes the next build a
     full one."""
     if not warehouse.exists():
         return None
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        engines = {
-            engine
-            for (engine,) in con.execute(
-                "SELECT DISTINCT 'spark' FROM duckdb_views() WHERE schema_name IN $schemas "
-                "UNION SELECT DISTINCT CASE WHEN comment = $spark THEN 'spark' ELSE 'duckdb' END "
-                "FROM duckdb_tables() WHERE schema_name IN $schemas",
-                {"schemas": list(ATTACHED_SCHEMAS), "spark": SPARK_BUILT},
-            ).fetchall()
-        }
-    return "spark" if "spark" in engines else "duckdb" if engines else None
+        if _attached_by_spark(con):
+            return "spark"
+        (tables,) = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name IN ?", [list(ATTACHED_SCHEMAS)]
+        ).fetchone()
+    return "duckdb" if tables else None
 
 
 def dbt_state_tables(settings: Settings) -> dict[str, str]:

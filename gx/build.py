@@ -60,8 +60,13 @@ DOCS_SITE_CONFIG = {
 }
 
 
+def definition_name(suite: str, on_spark: bool = False) -> str:
+    """The validation definition of a suite on its engine's data source."""
+    return f"{suite}{ON_SPARK if on_spark else ''}"
+
+
 def checkpoint_name(suite: str, on_spark: bool = False) -> str:
-    return f"{suite}{ON_SPARK if on_spark else ''}_checkpoint"
+    return f"{definition_name(suite, on_spark)}_checkpoint"
 
 
 def open_context(gx_dir: Path = GX_DIR) -> FileDataContext:
@@ -115,7 +120,7 @@ def _batch(asset, name: str, add):
 def _add_checkpoint(context, name: str, suite, batch, on_spark: bool = False) -> None:
     """The checkpoint validating `batch` with `suite`, and its validation definition."""
     definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=f"{name}{ON_SPARK if on_spark else ''}", data=batch, suite=suite)
+        gx.ValidationDefinition(name=definition_name(name, on_spark), data=batch, suite=suite)
     )
     context.checkpoints.add_or_update(
         gx.Checkpoint(

@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import duckdb
 
 from gx.frames import BATCH_DATABASE, KEYS, REFERENCE_COVERAGE_SQL, TableContract
 from gx.ledger import LEDGER_DDL, loads_to_validate, raise_if_reference_untrustworthy
-from gx.sql_rules import CompiledRule, compile_expectation, quote
+from gx.sql_rules import CompiledRule, compile_expectation, quote, reasons_sql
 from gx.typings import prepared_sql
 from pipelines.settings import parse_memory_limit
 
@@ -77,6 +77,17 @@ class SplitWrite:
 
     def close(self) -> None:
         self.cursor.close()
+
+
+class Judgement(NamedTuple):
+    """A chunk judged by the engine: queries of its valid rows (silver's columns) and of its
+    rejected rows (keys, raw columns, failed_rules) on the split's cursor, the failures per rule
+    and the rows quarantined."""
+
+    valid: str
+    rejected: str
+    counted: Counter
+    quarantined: int
 
 
 class DuckDBEngine:
@@ -178,22 +189,54 @@ class DuckDBEngine:
         validate anew, as after a suite change, instead of counting its rows as they were."""
         cursor = self._cursor()
         try:
-            counted, quarantined = self._split(cursor, contract, rules, chunk, chunk_params, run_label)
-            if reopened_load is not None:
-                cursor.execute(
-                    "UPDATE contract.validated_loads SET suite_fingerprint = ? "
-                    "WHERE table_name = ? AND load_id = ?",
-                    [VALIDATING, contract.table, reopened_load],
-                )
+            judged = self._judge(cursor, contract, rules)
+            _create_split_tables(cursor, contract, judged)
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                _replace_chunk(cursor, contract, chunk, chunk_params, judged, run_label)
+                if reopened_load is not None:
+                    cursor.execute(
+                        "UPDATE contract.validated_loads SET suite_fingerprint = ? "
+                        "WHERE table_name = ? AND load_id = ?",
+                        [VALIDATING, contract.table, reopened_load],
+                    )
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
         except BaseException:
             cursor.close()
             raise
-        return SplitWrite(cursor, counted, quarantined)
+        return SplitWrite(cursor, judged.counted, judged.quarantined)
 
-    def _split(self, cursor, contract, rules, chunk, chunk_params, run_label) -> tuple[Counter, int]:
-        """Judge the batch and replace the chunk's rows in a transaction left open on `cursor`;
-        the failures per rule and the rows quarantined."""
-        return _split(cursor, contract, rules, chunk, chunk_params, run_label)
+    def _judge(self, cursor, contract: TableContract, rules: list[CompiledRule]) -> Judgement:
+        """Judge the suite's batch table with the compiled rules, on `cursor`."""
+        batch = batch_table(contract.suite)
+        cursor.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE failed AS
+            SELECT batch_row, failed_rules FROM (
+                SELECT rowid AS batch_row, list_filter([{reasons_sql(rules)}], lambda r: r IS NOT NULL)
+                    AS failed_rules
+                FROM {batch}
+            ) WHERE len(failed_rules) > 0
+            """,
+            [p for rule in rules for p in rule.params],
+        )
+        failures = "SELECT r, count(*) FROM (SELECT unnest(failed_rules) r FROM failed) GROUP BY r"
+        counted = Counter(dict(cursor.execute(failures).fetchall()))
+        raw = ", ".join(quote(c) for c in contract.raw_columns)
+        return Judgement(
+            valid=(
+                f"SELECT {contract.silver_columns} FROM {batch} "
+                "WHERE rowid NOT IN (SELECT batch_row FROM failed)"
+            ),
+            rejected=(
+                f"SELECT {', '.join(KEYS)}, {raw}, failed_rules "
+                f"FROM {batch} JOIN failed ON {batch}.rowid = failed.batch_row"
+            ),
+            counted=counted,
+            quarantined=cursor.execute("SELECT count(*) FROM failed").fetchone()[0],
+        )
 
     # ------------------------------------------------------------------ the ledger (gx/ledger.py)
     def loads_to_validate(self, table: str, fingerprint: str, replay: bool) -> list[str]:
@@ -232,64 +275,28 @@ def _stage(con, table: str, select_sql: str, params: list | tuple = ()) -> int:
     return con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}", params).fetchone()[0]
 
 
-def _split(con, contract: TableContract, rules: list, chunk: str, chunk_params: list, run_label: str):
-    """Judge the suite's batch table with the compiled rules and replace the chunk's rows, in a
-    transaction left open; the failures per rule and the rows quarantined."""
-    batch = batch_table(contract.suite)
-    reasons = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
-    raw = ", ".join(quote(c) for c in contract.raw_columns)
-    rejected = (
-        f"SELECT {', '.join(KEYS)}, {raw}, failed_rules "
-        f"FROM {batch} JOIN failed ON {batch}.rowid = failed.batch_row"
-    )
-    valid = f"SELECT {contract.silver_columns} FROM {batch} WHERE rowid NOT IN (SELECT batch_row FROM failed)"
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE failed AS
-        SELECT batch_row, failed_rules FROM (
-            SELECT rowid AS batch_row, list_filter([{reasons}], lambda r: r IS NOT NULL) AS failed_rules
-            FROM {batch}
-        ) WHERE len(failed_rules) > 0
-        """,
-        [p for rule in rules for p in rule.params],
-    )
-    create_split_tables(con, contract, valid, rejected)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        replace_chunk(con, contract, chunk, chunk_params, valid, rejected, run_label)
-        failures = con.execute(
-            "SELECT r, count(*) FROM (SELECT unnest(failed_rules) r FROM failed) GROUP BY r"
-        )
-        counted = Counter(dict(failures.fetchall()))
-        quarantined = con.execute("SELECT count(*) FROM failed").fetchone()[0]
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return counted, quarantined
-
-
-def create_split_tables(con, contract: TableContract, valid: str, rejected: str) -> None:
-    """silver.<table> and quarantine.<table>, empty and shaped as the rows of the queries `valid`
-    and `rejected` (see replace_chunk), unless they exist.
+def _create_split_tables(con, contract: TableContract, judged: Judgement) -> None:
+    """silver.<table> and quarantine.<table>, empty and shaped as the judged chunk's valid and
+    rejected rows, unless they exist.
 
     Before the split's transaction, never in it: DuckDB keeps wrong statistics for a table created
     and then filled with a row group or more (122,880 rows) in one transaction, and until the next
     checkpoint a filter on a long text, such as a load id, finds none of its rows: the ledger
     counted no valid row of a fresh warehouse's first large load (tests/test_contract.py)."""
-    con.execute(f"CREATE TABLE IF NOT EXISTS silver.{contract.table} AS {valid} LIMIT 0")
+    con.execute(f"CREATE TABLE IF NOT EXISTS silver.{contract.table} AS {judged.valid} LIMIT 0")
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS quarantine.{contract.table} AS SELECT *, "
-        f"CAST(NULL AS VARCHAR) AS checkpoint_run_id, now() AS quarantined_at FROM ({rejected}) LIMIT 0"
+        f"CREATE TABLE IF NOT EXISTS quarantine.{contract.table} AS SELECT *, CAST(NULL AS VARCHAR) "
+        f"AS checkpoint_run_id, now() AS quarantined_at FROM ({judged.rejected}) LIMIT 0"
     )
 
 
-def replace_chunk(
-    con, contract: TableContract, chunk: str, chunk_params: list, valid: str, rejected: str, run_label: str
+def _replace_chunk(
+    con, contract: TableContract, chunk: str, chunk_params: list, judged: Judgement, run_label: str
 ) -> None:
-    """In the caller's transaction, the chunk's rows of silver and quarantine become the rows of
-    the queries `valid` (silver's columns) and `rejected` (keys, raw columns, failed_rules)."""
+    """In the caller's transaction, the chunk's rows of silver and quarantine become the judged
+    chunk's valid and rejected rows."""
     silver, quarantine = f"silver.{contract.table}", f"quarantine.{contract.table}"
     for table in (silver, quarantine):
         con.execute(f"DELETE FROM {table} WHERE {chunk}", chunk_params)
-    con.execute(f"INSERT INTO {silver} {valid}")
-    con.execute(f"INSERT INTO {quarantine} SELECT *, ?, now() FROM ({rejected})", [run_label])
+    con.execute(f"INSERT INTO {silver} {judged.valid}")
+    con.execute(f"INSERT INTO {quarantine} SELECT *, ?, now() FROM ({judged.rejected})", [run_label])

@@ -1,9 +1,9 @@
 """The contract on Spark (`--engine spark` with bronze at a URL): Spark reads each chunk's bronze
 rows from its load's Parquet files, types and judges them in Spark SQL (gx/spark_rules.py), and GX
-validates the same DataFrame through its Spark data source (gx/spark_source.py); the split's rows
-then replace the chunk's rows in silver and quarantine in the warehouse file, in one transaction
-with the ledger's mark, and commit only if GX and Spark's judge count the same failures, as on
-DuckDB.
+validates the same DataFrame through its Spark data source (gx/spark_source.py); the judged rows
+then replace the chunk's rows in silver and quarantine in the warehouse file, written by
+DuckDBEngine as on DuckDB: one transaction with the ledger's mark, committed only if GX and
+Spark's judge count the same failures.
 
 The rest is DuckDBEngine's, on the warehouse file: the ledger, the chunk plan, the warning suites
 over silver. pyspark is imported only here, on this path.
@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gx import spark_rules
-from gx.engine import DuckDBEngine, create_split_tables, replace_chunk
+from gx.engine import DuckDBEngine, Judgement
 from gx.frames import KEYS, TableContract
 from gx.sql_rules import CompiledRule
 from pipelines.bronze import BRONZE
@@ -93,9 +93,8 @@ class SparkEngine(DuckDBEngine):
         return self.batches.get(suite)
 
     # ------------------------------------------------------------------ the split
-    def _split(self, cursor, contract, rules, chunk, chunk_params, run_label) -> tuple[Counter, int]:
-        """Spark judges the batch; its valid and rejected rows then replace the chunk's rows in
-        the warehouse file, in a transaction left open on `cursor`."""
+    def _judge(self, cursor, contract: TableContract, rules: list[CompiledRule]) -> Judgement:
+        """Spark judges the batch; its valid and rejected rows come to `cursor` as Arrow tables."""
         self.batches[contract.suite].createOrReplaceTempView(batch_view(contract.suite))
         judged = self.spark.sql(
             spark_rules.judged_sql(rules, batch_view(contract.suite)),
@@ -117,12 +116,6 @@ class SparkEngine(DuckDBEngine):
             judged.unpersist()
         cursor.register("split_valid", valid)
         cursor.register("split_rejected", rejected)
-        rows = ("SELECT * FROM split_valid", "SELECT * FROM split_rejected")
-        create_split_tables(cursor, contract, *rows)
-        cursor.execute("BEGIN TRANSACTION")
-        try:
-            replace_chunk(cursor, contract, chunk, chunk_params, *rows, run_label)
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        return counted, rejected.num_rows
+        return Judgement(
+            "SELECT * FROM split_valid", "SELECT * FROM split_rejected", counted, rejected.num_rows
+        )

@@ -11,7 +11,7 @@ caller holds the session.
 from __future__ import annotations
 
 from gx.frames import TableContract
-from gx.sql_rules import CompiledRule, Dialect, compile_expectation
+from gx.sql_rules import CompiledRule, Dialect, compile_expectation, reasons_sql
 from gx.typings import prepared_sql
 
 
@@ -49,5 +49,4 @@ def compile_rules(expectations, parameters: dict) -> list[CompiledRule]:
 def judged_sql(rules: list[CompiledRule], batch: str) -> str:
     """The batch's rows with `failed_rules`, every rule each breaks in suite order (empty when it
     passes): the split into silver and quarantine; its parameters are the rules'."""
-    reasons = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
-    return f"SELECT *, filter(array({reasons}), r -> r IS NOT NULL) AS failed_rules FROM {batch}"
+    return f"SELECT *, filter(array({reasons_sql(rules)}), r -> r IS NOT NULL) AS failed_rules FROM {batch}"

@@ -135,3 +135,9 @@ def compile_expectation(
         sql=f"(({where}) AND ({failing}))",
         params=tuple(condition_params + params),
     )
+
+
+def reasons_sql(rules: list[CompiledRule]) -> str:
+    """The rules a row breaks, as SQL: a CASE per rule in suite order naming it, NULL when the row
+    passes it (its parameters are the rules' in order); each engine keeps the names that are set."""
+    return ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)

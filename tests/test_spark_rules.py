@@ -121,9 +121,8 @@ def duckdb_judged(contract, rows: list[tuple]) -> dict[int, tuple]:
     con.executemany(f"INSERT INTO bronze.{contract.table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
     expectations = SUITES[contract.suite]()
     rules = [compile_expectation(e, PARAMETERS) for e in expectations]
-    reasons = ", ".join(f"CASE WHEN {rule.sql} THEN '{rule.rule}' END" for rule in rules)
     judged = con.execute(
-        f"SELECT _line_number, list_filter([{reasons}], lambda r: r IS NOT NULL), "
+        f"SELECT _line_number, list_filter([{sql_rules.reasons_sql(rules)}], lambda r: r IS NOT NULL), "
         f"{comparable(expectations, 'duckdb', sql_rules.quote)} "
         f"FROM ({prepared_sql(contract, expectations)})",
         [p for rule in rules for p in rule.params],
