@@ -63,7 +63,7 @@ test-fast: install ## to run the inner loop: the pure helpers, every rule in bot
 	$(PY) -m pytest -q tests/unit tests/test_rules.py tests/test_generate.py
 
 test-spark: install-spark ## to run the same data through DuckDB and Spark and compare (after make test in CI)
-	$(PY) -m pytest -m spark tests/test_spark_rules.py tests/test_spark.py
+	$(PY) -m pytest -m spark tests/test_spark_rules.py tests/test_spark.py tests/test_spark_thrift.py
 
 browser: ## to install Debian's chromium when it is missing (root), or stop saying how
 	$(if $(chromium_missing),$(if $(can_apt_install),,$(error $(CHROMIUM_HINT))))

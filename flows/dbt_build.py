@@ -46,6 +46,12 @@ def dbt_vars(settings: Settings) -> dict[str, str]:
     known = {"warehouse": str(settings.warehouse), "duckdb_memory_limit": settings.duckdb_memory_limit}
     if settings.engine == "spark":
         known |= {"spark_home": str(settings.spark_home.resolve())}
+    if settings.dbt_target == "spark_thrift":
+        known |= {
+            "spark_thrift_host": settings.spark_thrift_host,
+            "spark_thrift_port": str(settings.spark_thrift_port),
+            "spark_thrift_user": settings.spark_thrift_user,
+        }
     return known | ({"as_of": settings.as_of.isoformat()} if settings.as_of else {})
 
 
@@ -56,12 +62,13 @@ def run_dbt(
     extra_vars: dict[str, str] | None = None,
 ):
     """`dbt <args>` on the project in dbt/ against the settings' warehouse (on Spark, in the run's
-    Spark session, started here when it is not yet); the dbtRunnerResult."""
+    Spark session, started here when it is not yet, or on the Spark Thrift server); the
+    dbtRunnerResult."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.adapters.factory import reset_adapters
     from dbt.cli.main import dbtRunner
 
-    if settings.engine == "spark":
+    if settings.dbt_target == "spark":
         from flows.spark_engine import start_session
 
         start_session(settings)
@@ -70,7 +77,7 @@ def run_dbt(
         return dbtRunner(callbacks=callbacks or []).invoke(
             [
                 *args,
-                *(["--target", "spark"] if settings.engine == "spark" else []),
+                *(["--target", settings.dbt_target] if settings.engine == "spark" else []),
                 *("--vars", json.dumps(dbt_vars(settings) | (extra_vars or {}))),
                 *("--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)),
                 *("--target-path", str(settings.dbt_work_dir / "target")),

@@ -103,7 +103,7 @@ def check(args: argparse.Namespace) -> Settings:
     if settings.engine == "spark":
         from flows.spark_engine import check_installed
 
-        check_installed()
+        check_installed(thrift=bool(settings.spark_thrift_host))
     return settings
 
 

@@ -85,14 +85,19 @@ def validate_and_split(settings: Settings) -> ContractReport:
     """Run the GX checkpoints on new loads; valid rows to silver, failing rows to quarantine.
 
     With no load to validate, Great Expectations is not even imported. On Spark (bronze at a URL),
-    the run's Spark session starts first: GX offers Spark only if pyspark imports before it."""
+    the run's Spark session starts first (GX offers Spark only if pyspark imports before it) and
+    brings bronze's tables in its catalog up to date (pipelines/spark_bronze.py)."""
     if nothing_to_validate(settings.warehouse, settings.gx_dir, settings.replay_quarantine):
         return ContractReport()
     spark = None
     if settings.contract_on_spark:
-        from flows.spark_engine import start_session
+        from flows.spark_engine import spark_sql, start_session
+        from pipelines.spark_bronze import register_tables
 
         spark = start_session(settings)
+        with spark_sql(settings) as sql:
+            registered = register_tables(sql, settings.bronze_url)
+        get_run_logger().info("bronze in Spark's catalog: %s", ", ".join(registered))
     from gx.validate import validate
 
     report = validate(settings, spark)
@@ -129,9 +134,11 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
 
 def _build(settings: Settings, args: list[str]) -> None:
     if settings.engine == "spark":
-        from flows.spark_engine import attach_models
+        from flows.spark_engine import attach_models, check_thrift_server
         from flows.spark_silver import publish_silver
 
+        if settings.spark_thrift_host:
+            check_thrift_server(settings)
         published = publish_silver(settings)
         get_run_logger().info("silver published for Spark: %s", published)
         _invoke_dbt(settings, args, "dbt-build", "dbt build on Spark: every model and test")
@@ -219,7 +226,9 @@ def state_fingerprint(settings: Settings) -> str:
     for path in sorted(DBT_DIR.rglob("*")):
         if path.is_file() and path.suffix in {".sql", ".yml"} and "target" not in path.parts:
             digest.update(path.relative_to(DBT_DIR).as_posix().encode() + path.read_bytes())
-    engine = f"spark:{settings.spark_home.resolve()}" if settings.engine == "spark" else settings.engine
+    engine = (
+        f"{settings.dbt_target}:{settings.spark_home.resolve()}" if settings.engine == "spark" else "duckdb"
+    )
     digest.update(f"{settings.warehouse}|{engine}|{settings.as_of}".encode())
     return digest.hexdigest()
 

@@ -3,11 +3,12 @@
 
 Ingestion and the contract write the warehouse file as on DuckDB. Before the build, the contract's
 silver tables are published as Parquet folders under `<spark home>/silver` (flows/spark_silver.py),
-which the dbt project registers as its source tables on Spark (dbt/macros/spark.sql), and the
-run's one Spark session is started here (dbt's `session` method then uses it). After the build,
-the models Spark built are attached to the warehouse file as views over their Parquet files, so
-the exports and the run summary read them exactly as they read DuckDB's. pyspark is imported only
-on this path.
+which the dbt project registers as its source tables on Spark (dbt/macros/spark.sql). The build
+runs in the run's one Spark session, started here (dbt's `session` method then uses it), or on a
+Spark Thrift server (`spark_thrift_host`), which must keep its tables in the spark home's. After
+the build, the models Spark built are attached to the warehouse file as views over their Parquet
+files, so the exports and the run summary read them exactly as they read DuckDB's. pyspark and
+PyHive are imported only on this path.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
+import re
 import shutil
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -32,15 +34,37 @@ from pipelines.settings import Settings, SettingsError
 ATTACHED_SCHEMAS = ("marts", "answers")
 # The comment on a model's empty table that a Spark build attached (the others are views).
 SPARK_BUILT = "built on Spark, no rows"
+# Spark's types of the models' columns, as DuckDB types (an empty model's table); and decimal(p,s).
+DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "date": "DATE",
+    "timestamp_ntz": "TIMESTAMP",
+    "timestamp": "TIMESTAMPTZ",
+}
+# How Spark's SQL must read for the models: in UTC, with zone-less timestamps as in the warehouse
+# file. A Thrift server's sessions get them when opened (dbt/profiles.yml sets the same for dbt's).
+SQL_CONFIG = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ"}
+# Runs one SQL statement on Spark; its rows.
+SparkSql = Callable[[str], list[tuple]]
 
 
-def check_installed() -> None:
-    """A one-line SettingsError unless pyspark, dbt-spark and a Java runtime are there."""
+def check_installed(thrift: bool = False) -> None:
+    """A one-line SettingsError unless pyspark, dbt-spark and a Java runtime are there (and PyHive,
+    for a Thrift server)."""
     missing = [name for name in ("pyspark", "dbt-spark") if not _installed(name)]
     if missing:
         raise SettingsError(f"--engine spark needs {', '.join(missing)}: run make install-spark")
     if shutil.which("java") is None:
         raise SettingsError("--engine spark needs a Java runtime (java on PATH): run make install-spark")
+    if thrift and not _installed("PyHive"):
+        raise SettingsError("a Spark Thrift server needs PyHive: run make install-spark")
 
 
 def _installed(distribution: str) -> bool:
@@ -63,8 +87,7 @@ def session_config(settings: Settings) -> dict[str, str]:
         "spark.sql.warehouse.dir": str(home / "tables"),
         "spark.hadoop.javax.jdo.option.ConnectionURL": metastore,
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        **SQL_CONFIG,
         "spark.sql.shuffle.partitions": "4",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -72,7 +95,9 @@ def session_config(settings: Settings) -> dict[str, str]:
 
 
 def start_session(settings: Settings):
-    """The run's Spark session; the JVM's own output goes to `<spark home>/spark.log`."""
+    """The run's Spark session; the JVM's own output goes to `<spark home>/spark.log`. With a
+    Thrift server building the models, the session only runs the contract: it has no metastore of
+    its own (the server's catalog is the one)."""
     for name in HIDDEN_FROM_GX:
         if name in sys.modules and sys.modules[name] is None:
             del sys.modules[name]
@@ -80,7 +105,9 @@ def start_session(settings: Settings):
 
     settings.spark_home.mkdir(parents=True, exist_ok=True)
     with _stderr_to(settings.spark_home / "spark.log"):
-        builder = SparkSession.builder.appName("podcast_pipeline").enableHiveSupport()
+        builder = SparkSession.builder.appName("podcast_pipeline")
+        if not settings.spark_thrift_host:
+            builder = builder.enableHiveSupport()
         for key, value in session_config(settings).items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
@@ -117,36 +144,94 @@ def _stderr_to(log: Path) -> Iterator[None]:
         os.close(target)
 
 
+def thrift_session_config() -> dict[str, str]:
+    """SQL_CONFIG as a Thrift session takes it when opened (Spark's Thrift server ignores other keys)."""
+    return {f"set:hiveconf:{key}": value for key, value in SQL_CONFIG.items()}
+
+
+@contextmanager
+def spark_sql(settings: Settings) -> Iterator[SparkSql]:
+    """SQL on the Spark that builds the models: the run's session, or the Spark Thrift server."""
+    if not settings.spark_thrift_host:
+        spark = start_session(settings)
+        yield lambda statement: [tuple(row) for row in spark.sql(statement).collect()]
+        return
+    from pyhive import hive
+
+    connection = hive.connect(
+        host=settings.spark_thrift_host,
+        port=settings.spark_thrift_port,
+        username=settings.spark_thrift_user,
+        configuration=thrift_session_config(),
+    )
+
+    def run(statement: str) -> list[tuple]:
+        with closing(connection.cursor()) as cursor:
+            cursor.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+    with closing(connection):
+        yield run
+
+
+def check_thrift_server(settings: Settings) -> None:
+    """A one-line SettingsError unless the Thrift server keeps its tables in the spark home's
+    `tables/`, where the flow reads the models' files and dbt's state."""
+    with spark_sql(settings) as sql:
+        ((_, location),) = sql("SET spark.sql.warehouse.dir")
+    wanted = settings.spark_home.resolve() / "tables"
+    if _path(location) != wanted:
+        raise SettingsError(
+            f"the Spark Thrift server at {settings.spark_thrift_host}:{settings.spark_thrift_port} keeps its "
+            f"tables in {location}, not in {wanted}: start it with spark.sql.warehouse.dir={wanted}"
+        )
+
+
 def attach_models(settings: Settings) -> list[str]:
     """Make each table Spark built in ATTACHED_SCHEMAS a view of the warehouse file over its
     Parquet files (an empty table when the table has no rows); the attached names."""
-    spark = start_session(settings)  # the session the build used
     attached = []
-    with duckdb.connect(str(settings.warehouse)) as con:
+    with spark_sql(settings) as sql, duckdb.connect(str(settings.warehouse)) as con:
         for schema in ATTACHED_SCHEMAS:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            for table in spark.catalog.listTables(schema):
-                if table.tableType == "VIEW" or table.isTemporary:  # a build's own views
+            for _, table, temporary in sql(f"SHOW TABLES IN {schema}"):
+                if temporary:  # a build's own views
                     continue
-                name = f"{schema}.{table.name}"
-                _drop(con, schema, table.name)
-                location = _location(spark, name)
+                name = f"{schema}.{table}"
+                described = sql(f"DESCRIBE TABLE EXTENDED {name}")
+                details = {row[0]: row[1] for row in described}
+                if details.get("Type") == "VIEW":
+                    continue
+                _drop(con, schema, table)
+                location = _path(details["Location"])
                 # a partitioned table keeps its files in a folder per value (`event_date=.../`)
-                partitioned = any(column.isPartition for column in spark.catalog.listColumns(name))
+                partitioned = "# Partition Information" in details
                 files = location / "*" / "*.parquet" if partitioned else location / "*.parquet"
                 if any(location.glob(str(files.relative_to(location)))):
                     read = f"read_parquet('{sql_path(files)}', hive_partitioning = {partitioned})"
                     con.execute(f"CREATE VIEW {name} AS SELECT * FROM {read}")
-                elif spark.table(name).isEmpty():  # no rows, no file: the columns from its schema
-                    con.register("empty_model", spark.table(name).limit(0).toArrow())
-                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty_model")
+                elif not sql(f"SELECT 1 FROM {name} LIMIT 1"):  # no rows, no file: its columns
+                    con.execute(f"CREATE TABLE {name} ({_duckdb_columns(name, described)})")
                     con.execute(f"COMMENT ON TABLE {name} IS '{SPARK_BUILT}'")
-                    con.unregister("empty_model")
                 else:
                     raise RuntimeError(f"Spark's table {name} has rows but no Parquet file in {location}")
                 attached.append(name)
         detach_stale(con, attached)
     return attached
+
+
+def _duckdb_columns(name: str, described: list[tuple]) -> str:
+    """The columns DESCRIBE gives (those before its first blank or `#` row) as DuckDB's."""
+    columns = []
+    for column, spark_type, *_ in described:
+        if not column or column.startswith("#"):
+            break
+        decimal = re.fullmatch(r"decimal\(([0-9]+),([0-9]+)\)", spark_type)
+        duckdb_type = f"DECIMAL({decimal[1]},{decimal[2]})" if decimal else DUCKDB_TYPES.get(spark_type)
+        if duckdb_type is None:
+            raise RuntimeError(f"Spark's table {name}: column {column}: no DuckDB type for {spark_type}")
+        columns.append(f'"{column}" {duckdb_type}')
+    return ", ".join(columns)
 
 
 def detach_stale(con: duckdb.DuckDBPyConnection, attached: list[str]) -> None:
@@ -196,9 +281,8 @@ def dbt_state_tables(settings: Settings) -> dict[str, str]:
     }
 
 
-def _location(spark, table: str) -> Path:
-    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table}").collect()
-    location = next(row.data_type for row in rows if row.col_name == "Location")
+def _path(location: str) -> Path:
+    """A local path from a location Spark gives (`file:/...`)."""
     return Path(unquote(urlparse(location).path))
 
 

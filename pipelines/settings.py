@@ -89,6 +89,13 @@ def parse_engine(text: str) -> str:
     return engine
 
 
+def parse_port(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    if not re.fullmatch(r"[0-9]+", text.strip()) or not 1 <= int(text) <= 65535:
+        raise SettingsError(f"not a port (1 to 65535): {text!r}")
+    return int(text)
+
+
 def parse_path(text: str) -> Path:
     """A file or folder path; `~` is expanded."""
     return Path(text).expanduser()
@@ -153,6 +160,12 @@ class Settings:
     spark_dir: Path | None = setting(None, parse_path)
     # Spark: the master URL of the run's session (local[2]: two cores of this machine).
     spark_master: str = setting("local[2]", str.strip)
+    # Spark: a Spark Thrift server that builds the models (a cluster's), instead of the run's
+    # session; empty means the session. It must share the spark home (README, "When one machine
+    # is not enough").
+    spark_thrift_host: str = setting("", str.strip)
+    spark_thrift_port: int = setting(10000, parse_port)
+    spark_thrift_user: str = setting("podcast", str.strip)
     # DuckDB's memory cap for the contract and the dbt build; beyond it DuckDB spills to disk.
     duckdb_memory_limit: str = setting("1GB", parse_memory_limit)
     # How long a run waits for another run on the same warehouse to finish before giving up.
@@ -236,6 +249,13 @@ class Settings:
         """Whether the contract runs on Spark: with the Spark engine, when bronze is at a URL Spark
         reads (in the warehouse file, only DuckDB reads it)."""
         return self.engine == "spark" and bool(self.bronze_url)
+
+    @property
+    def dbt_target(self) -> str:
+        """The output of dbt/profiles.yml the models are built with."""
+        if self.engine != "spark":
+            return "local"
+        return "spark_thrift" if self.spark_thrift_host else "spark"
 
     @property
     def spark_home(self) -> Path:

@@ -1,6 +1,7 @@
 """The same data through both engines (--engine duckdb and --engine spark) gives the same exports,
-row accounting and quarantine reasons, run after run: files arriving one by one, then a re-sent
-file. The Spark side also keeps bronze as Parquet files at a URL, as one would on a cluster.
+row accounting and quarantine reasons, run after run: files arriving one by one, a file with a new
+field, then a re-sent file. The Spark side also keeps bronze as Parquet files at a URL, as one would
+on a cluster, and Spark's catalog has it as the warehouse file has it.
 Marked spark: `make test-spark` runs it after `make install-spark`."""
 
 from __future__ import annotations
@@ -86,25 +87,78 @@ def marts(workspace: Workspace) -> dict[str, list]:
     return tables
 
 
-@pytest.mark.timeout(3600)  # 7 runs on each engine, a Spark build about a minute and a half
-def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dict, tmp_path: Path) -> None:
+def generated_arrivals(tmp_path: Path, events: int, seed: int, files: int) -> tuple[Path, Path]:
+    """Generated data with 5 % dirt (`generated/`), and the data folder its event files are to arrive
+    in (`arriving/`), the reference files already there."""
     source = tmp_path / "generated"
-    generate(source, 3_000, seed=11, n_files=EVENT_FILES, dirty_rate=0.05)
+    generate(source, events, seed=seed, n_files=files, dirty_rate=0.05)
     arriving = tmp_path / "arriving"
     for folder in ("users", "episodes"):
         shutil.copytree(source / folder, arriving / folder)
     (arriving / "events").mkdir()
+    return source, arriving
+
+
+def warehouse_bronze(workspace: Workspace) -> dict[str, tuple[list[str], int]]:
+    """Each bronze table of the warehouse file: its columns and its number of rows."""
+    with duckdb.connect(str(workspace.warehouse), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'bronze'"
+        ).fetchall()
+        return {
+            table: (
+                [row[0] for row in con.execute(f'DESCRIBE bronze."{table}"').fetchall()],
+                con.execute(f'SELECT count(*) FROM bronze."{table}"').fetchone()[0],
+            )
+            for (table,) in tables
+        }
+
+
+def spark_bronze(workspace: Workspace, env: dict) -> dict[str, tuple[list[str], int]]:
+    """Each bronze table of the Spark catalog the runs left: its columns and its number of rows."""
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from flows.spark_engine import start_session\n"
+        "from pipelines.settings import Settings\n"
+        "spark = start_session(Settings(warehouse=Path(sys.argv[1]), engine='spark'))\n"
+        "tables = [t.name for t in spark.catalog.listTables('bronze')]\n"
+        "print(json.dumps({t: (spark.table(f'bronze.`{t}`').columns, spark.table(f'bronze.`{t}`').count())"
+        " for t in tables}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(workspace.warehouse)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {
+        table: (columns, rows)
+        for table, (columns, rows) in json.loads(result.stdout.splitlines()[-1]).items()
+    }
+
+
+@pytest.mark.timeout(3600)  # 7 runs on each engine, a Spark build about a minute and a half
+def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dict, tmp_path: Path) -> None:
+    source, arriving = generated_arrivals(tmp_path, 3_000, seed=11, files=EVENT_FILES)
     duckdb_side = Workspace.create(tmp_path / "duckdb", arriving)
     spark_side = Workspace.create(tmp_path / "spark", arriving)
     lake = tmp_path / "lake"
     spark_env = {**prefect_env, "PODCAST_BRONZE_URL": lake.as_uri()}
 
     parts = sorted((source / "events").glob("part-*.jsonl"))
-    arrivals = [[part] for part in parts] + [[parts[0]]]  # one by one, then the first file again
-    for step, files in enumerate(arrivals):
-        for part in files:
-            name = part.name if step < len(parts) else f"resent-{part.name}"
-            shutil.copy(part, arriving / "events" / name)
+    new_field = write_lines(  # the logs gain a field: bronze gains a column
+        tmp_path / "new-field.jsonl",
+        [event(user="user_1", ts=f"2025-01-0{day}T08:00:00", listening_mode="offline") for day in (1, 2)],
+    )
+    # one by one, a file with a new field, then the first file again
+    arrivals = [(part, part.name) for part in parts] + [(new_field, new_field.name)]
+    arrivals += [(parts[0], f"resent-{parts[0].name}")]
+    for step, (part, name) in enumerate(arrivals):
+        shutil.copy(part, arriving / "events" / name)
         run(duckdb_side, prefect_env)
         spark_run = run(spark_side, spark_env, "--engine", "spark")
         assert "Traceback" not in spark_run.stdout + spark_run.stderr
@@ -116,6 +170,10 @@ def test_duckdb_and_spark_give_the_same_exports_as_files_arrive(prefect_env: dic
     # the contract ran on Spark: GX's results of the table suites came from its Spark data source
     assert contract_sources(duckdb_side) == {"contract_batch"}
     assert contract_sources(spark_side) == {"contract_batch_spark"}
+    # bronze is in Spark's catalog (pipelines/spark_bronze.py) as it is in the warehouse file:
+    # the same tables, columns (the new field's too) and rows
+    assert spark_bronze(spark_side, spark_env) == warehouse_bronze(spark_side)
+    assert "listening_mode" in warehouse_bronze(spark_side)["events"][0]
 
     # Spark built the first arrival in full and each later one incrementally
     # (dbt/macros/spark_incremental.sql), and its marts hold the same rows as DuckDB's (but the

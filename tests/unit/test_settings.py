@@ -132,3 +132,12 @@ def test_relative_paths_are_taken_from_the_working_directory(monkeypatch, tmp_pa
 
 def test_an_empty_bronze_url_keeps_bronze_in_the_warehouse_file() -> None:
     assert Settings.from_parameters({"bronze_url": " "}).bronze_url == ""
+
+
+def test_a_thrift_server_makes_dbt_build_on_it_and_its_port_is_checked() -> None:
+    assert Settings().dbt_target == "local"
+    assert Settings(engine="spark").dbt_target == "spark"
+    thrift = Settings.from_env({"PODCAST_ENGINE": "spark", "PODCAST_SPARK_THRIFT_HOST": "spark.internal"})
+    assert (thrift.dbt_target, thrift.spark_thrift_port) == ("spark_thrift", 10000)
+    with pytest.raises(SettingsError, match="PODCAST_SPARK_THRIFT_PORT: not a port"):
+        Settings.from_env({"PODCAST_SPARK_THRIFT_PORT": "70000"})

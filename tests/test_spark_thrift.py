@@ -1,0 +1,131 @@
+"""The Spark path with the models built by a Spark Thrift server, as on a cluster (dbt/profiles.yml,
+output spark_thrift): the same answers, row accounting and quarantine as DuckDB's, bronze in the
+server's catalog, and a server that does not share the spark home refused in one line. The server
+here is Spark's own HiveThriftServer2 from the pyspark package, on this machine, with its own
+metastore and none of the run's SQL settings: those come with each session the pipeline opens.
+Marked spark: `make test-spark` runs it after `make install-spark`."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from flows.spark_engine import check_thrift_server, spark_sql
+from pipelines.settings import Settings, SettingsError
+from tests.test_cli import assert_one_error_line, run_cli
+from tests.test_spark import generated_arrivals, outcome, quarantine, run, warehouse_bronze
+from tests.workspace import Workspace
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def thrift_server(tables: Path, folder: Path) -> Iterator[int]:
+    """A Spark Thrift server keeping its tables in `tables`, its metastore and log in `folder`;
+    its port."""
+    spark = Path(importlib.metadata.distribution("pyspark").locate_file("pyspark"))  # not imported here
+    port = free_port()
+    folder.mkdir(parents=True)
+    metastore = f"jdbc:derby:;databaseName={folder / 'metastore'};create=true"
+    command = [
+        str(spark / "bin" / "spark-submit"),
+        *("--class", SERVER_CLASS, "--master", "local[2]"),
+        *("--conf", f"spark.sql.warehouse.dir={tables}"),
+        *("--conf", f"spark.hadoop.javax.jdo.option.ConnectionURL={metastore}"),
+        *("--conf", "spark.ui.enabled=false", "--driver-java-options", f"-Dderby.system.home={folder}"),
+        *("--hiveconf", f"hive.server2.thrift.port={port}"),
+        *("--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1"),
+        "spark-internal",
+    ]
+    with open(folder / "server.log", "wb") as log:
+        environment = {**os.environ, "SPARK_HOME": str(spark)}
+        server = subprocess.Popen(command, env=environment, stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not _listening(port):
+            assert server.poll() is None, (folder / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the Thrift server did not start in 180 s"
+            time.sleep(1)
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.timeout(2400)
+def test_a_spark_thrift_server_builds_the_same_answers(prefect_env: dict, tmp_path: Path) -> None:
+    source, arriving = generated_arrivals(tmp_path, 2_000, seed=5, files=2)
+    duckdb_side = Workspace.create(tmp_path / "duckdb", arriving)
+    thrift_side = Workspace.create(tmp_path / "thrift", arriving)
+    spark_home = thrift_side.root / ".podcast.spark"
+
+    with thrift_server(spark_home / "tables", tmp_path / "server") as port:
+        thrift_env = {
+            **prefect_env,
+            "PODCAST_BRONZE_URL": (tmp_path / "lake").as_uri(),
+            "PODCAST_SPARK_THRIFT_HOST": "127.0.0.1",
+            "PODCAST_SPARK_THRIFT_PORT": str(port),
+        }
+        for part in sorted((source / "events").glob("part-*.jsonl")):  # files one by one
+            shutil.copy(part, arriving / "events" / part.name)
+            run(duckdb_side, prefect_env)
+            run(thrift_side, thrift_env, "--engine", "spark")
+            assert outcome(duckdb_side) == outcome(thrift_side)
+            assert quarantine(duckdb_side) == quarantine(thrift_side)
+        assert len(outcome(thrift_side)["answers"]) == 4
+
+        # the models are the server's tables, the contract ran in the run's own (catalog-less)
+        # session, and bronze is in the server's catalog as it is in the warehouse file
+        settings = Settings(
+            warehouse=thrift_side.warehouse,
+            engine="spark",
+            spark_thrift_host="127.0.0.1",
+            spark_thrift_port=port,
+        )
+        with spark_sql(settings) as sql:
+            models = {name for _, name, _ in sql("SHOW TABLES IN marts")}
+            bronze = {
+                name: (
+                    [row[0] for row in sql(f"DESCRIBE bronze.`{name}`")],
+                    sql(f"SELECT count(*) FROM bronze.`{name}`")[0][0],
+                )
+                for _, name, temporary in sql("SHOW TABLES IN bronze")
+                if not temporary
+            }
+        assert {"fct_listening_events", "fct_listening_sessions"} <= models
+        assert bronze == warehouse_bronze(thrift_side)
+        assert not (spark_home / "metastore").exists()
+
+        # a server keeping its tables elsewhere than the spark home is refused before any build
+        elsewhere = replace(settings, spark_dir=tmp_path / "another-home")
+        refused = "keeps its tables in .*: start it with spark.sql.warehouse.dir"
+        with pytest.raises(SettingsError, match=refused):
+            check_thrift_server(elsewhere)
+
+    # no server there: one line, no traceback
+    shutil.copy(next((source / "events").glob("part-*.jsonl")), arriving / "events" / "again.jsonl")
+    error = assert_one_error_line(run_cli(thrift_side, thrift_env, "--engine", "spark"))
+    assert f"127.0.0.1:{port}" in error or "connect" in error.lower(), error
