@@ -157,13 +157,18 @@ def spark_sql(settings: Settings) -> Iterator[SparkSql]:
         yield lambda statement: [tuple(row) for row in spark.sql(statement).collect()]
         return
     from pyhive import hive
+    from thrift.transport.TTransport import TTransportException
 
-    connection = hive.connect(
-        host=settings.spark_thrift_host,
-        port=settings.spark_thrift_port,
-        username=settings.spark_thrift_user,
-        configuration=thrift_session_config(),
-    )
+    server = f"{settings.spark_thrift_host}:{settings.spark_thrift_port}"
+    try:
+        connection = hive.connect(
+            host=settings.spark_thrift_host,
+            port=settings.spark_thrift_port,
+            username=settings.spark_thrift_user,
+            configuration=thrift_session_config(),
+        )
+    except TTransportException as error:
+        raise ConnectionError(f"the Spark Thrift server at {server} cannot be reached: {error}") from None
 
     def run(statement: str) -> list[tuple]:
         with closing(connection.cursor()) as cursor:
