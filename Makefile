@@ -38,7 +38,7 @@ $(VENV)/.spark-installed: $(VENV)/.installed pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
 	touch $@
 
-install-spark: java install $(VENV)/.spark-installed ## to add Spark for --engine spark (pyspark, dbt-spark; Debian's Java runtime when missing)
+install-spark: java install $(VENV)/.spark-installed ## to add Spark for --engine spark (pyspark, dbt-spark, PyHive; Debian's Java runtime when missing)
 
 java: ## to install Debian's Java runtime when missing (root), or stop saying how
 	$(if $(shell command -v java),,$(if $(can_apt_install),,$(error $(JAVA_HINT))))

@@ -91,13 +91,14 @@ def validate_and_split(settings: Settings) -> ContractReport:
         return ContractReport()
     spark = None
     if settings.contract_on_spark:
-        from flows.spark_engine import spark_sql, start_session
+        from flows.spark_engine import check_spark, spark_sql, start_session
         from pipelines.spark_bronze import register_tables
 
+        check_spark(settings)
         spark = start_session(settings)
         with spark_sql(settings) as sql:
-            registered = register_tables(sql, settings.bronze_url)
-        get_run_logger().info("bronze in Spark's catalog: %s", ", ".join(registered))
+            views = register_tables(sql, settings.bronze_url)
+        get_run_logger().info("bronze in Spark's catalog: %s", ", ".join(views))
     from gx.validate import validate
 
     report = validate(settings, spark)
@@ -134,11 +135,10 @@ def build_models(settings: Settings, state_fingerprint: str, full_refresh: bool)
 
 def _build(settings: Settings, args: list[str]) -> None:
     if settings.engine == "spark":
-        from flows.spark_engine import attach_models, check_thrift_server
+        from flows.spark_engine import attach_models, check_spark
         from flows.spark_silver import publish_silver
 
-        if settings.spark_thrift_host:
-            check_thrift_server(settings)
+        check_spark(settings)
         published = publish_silver(settings)
         get_run_logger().info("silver published for Spark: %s", published)
         _invoke_dbt(settings, args, "dbt-build", "dbt build on Spark: every model and test")

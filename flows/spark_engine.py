@@ -34,7 +34,8 @@ from pipelines.settings import Settings, SettingsError
 ATTACHED_SCHEMAS = ("marts", "answers")
 # The comment on a model's empty table that a Spark build attached (the others are views).
 SPARK_BUILT = "built on Spark, no rows"
-# Spark's types of the models' columns, as DuckDB types (an empty model's table); and decimal(p,s).
+# Spark's types of the models' columns, as DuckDB types (an empty model's table); and decimal(p,s),
+# char(n) and varchar(n).
 DUCKDB_TYPES = {
     "string": "VARCHAR",
     "boolean": "BOOLEAN",
@@ -47,10 +48,14 @@ DUCKDB_TYPES = {
     "date": "DATE",
     "timestamp_ntz": "TIMESTAMP",
     "timestamp": "TIMESTAMPTZ",
+    "binary": "BLOB",
 }
 # How Spark's SQL must read for the models: in UTC, with zone-less timestamps as in the warehouse
-# file. A Thrift server's sessions get them when opened (dbt/profiles.yml sets the same for dbt's).
+# file. The flow's Thrift sessions get them when opened; dbt/profiles.yml sets them for dbt's (and
+# turns ANSI mode off there, as dbt-spark does in a session).
 SQL_CONFIG = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ"}
+# The spark home's record of where its tables' catalog is: "session" or "thrift" (check_spark).
+CATALOG_RECORD = "catalog"
 # Runs one SQL statement on Spark; its rows.
 SparkSql = Callable[[str], list[tuple]]
 
@@ -167,8 +172,8 @@ def spark_sql(settings: Settings) -> Iterator[SparkSql]:
             username=settings.spark_thrift_user,
             configuration=thrift_session_config(),
         )
-    except TTransportException as error:
-        raise ConnectionError(f"the Spark Thrift server at {server} cannot be reached: {error}") from None
+    except TTransportException as error:  # not reached, or the session refused
+        raise ConnectionError(f"no session on the Spark Thrift server at {server}: {error}") from None
 
     def run(statement: str) -> list[tuple]:
         with closing(connection.cursor()) as cursor:
@@ -179,17 +184,38 @@ def spark_sql(settings: Settings) -> Iterator[SparkSql]:
         yield run
 
 
-def check_thrift_server(settings: Settings) -> None:
-    """A one-line SettingsError unless the Thrift server keeps its tables in the spark home's
-    `tables/`, where the flow reads the models' files and dbt's state."""
-    with spark_sql(settings) as sql:
-        ((_, location),) = sql("SET spark.sql.warehouse.dir")
-    wanted = settings.spark_home.resolve() / "tables"
-    if _path(location) != wanted:
+def check_spark(settings: Settings) -> None:
+    """A one-line SettingsError, before Spark is used, unless the spark home belongs to this way of
+    building (CATALOG_RECORD) and a Thrift server keeps its tables in the home's `tables/`, where
+    the flow reads the models' files and dbt's state. A home cannot move between the run's session
+    and a server: each keeps the tables' catalog in its own metastore."""
+    home = settings.spark_home
+    catalog = "thrift" if settings.spark_thrift_host else "session"
+    record = home / CATALOG_RECORD
+    recorded = record.read_text().strip() if record.exists() else None
+    if recorded is None and (home / "metastore").exists():  # a home of before the record
+        recorded = "session"
+    if recorded not in (None, catalog):
+        built, again = {
+            "thrift": ("a Spark Thrift server", "set PODCAST_SPARK_THRIFT_HOST"),
+            "session": ("the run's own Spark session", "unset PODCAST_SPARK_THRIFT_HOST"),
+        }[recorded]
         raise SettingsError(
-            f"the Spark Thrift server at {settings.spark_thrift_host}:{settings.spark_thrift_port} keeps its "
-            f"tables in {location}, not in {wanted}: start it with spark.sql.warehouse.dir={wanted}"
+            f"the spark home {home} holds tables {built} built, in its catalog: {again}, "
+            "or use another PODCAST_SPARK_DIR"
         )
+    if settings.spark_thrift_host:
+        with spark_sql(settings) as sql:
+            ((_, location),) = sql("SET spark.sql.warehouse.dir")
+        wanted = home.resolve() / "tables"
+        if urlparse(location).scheme not in ("", "file") or _path(location).resolve() != wanted:
+            server = f"{settings.spark_thrift_host}:{settings.spark_thrift_port}"
+            raise SettingsError(
+                f"the Spark Thrift server at {server} keeps its tables in {location}, not in {wanted}: "
+                f"start it with spark.sql.warehouse.dir={wanted}"
+            )
+    home.mkdir(parents=True, exist_ok=True)
+    record.write_text(catalog)
 
 
 def attach_models(settings: Settings) -> list[str]:
@@ -231,12 +257,20 @@ def _duckdb_columns(name: str, described: list[tuple]) -> str:
     for column, spark_type, *_ in described:
         if not column or column.startswith("#"):
             break
-        decimal = re.fullmatch(r"decimal\(([0-9]+),([0-9]+)\)", spark_type)
-        duckdb_type = f"DECIMAL({decimal[1]},{decimal[2]})" if decimal else DUCKDB_TYPES.get(spark_type)
+        duckdb_type = _duckdb_type(spark_type)
         if duckdb_type is None:
             raise RuntimeError(f"Spark's table {name}: column {column}: no DuckDB type for {spark_type}")
         columns.append(f'"{column}" {duckdb_type}')
     return ", ".join(columns)
+
+
+def _duckdb_type(spark_type: str) -> str | None:
+    decimal = re.fullmatch(r"decimal\(([0-9]+),([0-9]+)\)", spark_type)
+    if decimal:
+        return f"DECIMAL({decimal[1]},{decimal[2]})"
+    if re.fullmatch(r"(var)?char\([0-9]+\)", spark_type):
+        return "VARCHAR"
+    return DUCKDB_TYPES.get(spark_type)
 
 
 def detach_stale(con: duckdb.DuckDBPyConnection, attached: list[str]) -> None:

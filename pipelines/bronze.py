@@ -16,6 +16,7 @@ validated again into the new warehouse.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -81,6 +82,30 @@ def check_location(settings: Settings) -> None:
     )
 
 
+@dataclass(frozen=True)
+class BronzeListing:
+    """What bronze at a URL holds: dlt's record of loads, a file per load (newest last), and the
+    tables with Parquet files, each a folder."""
+
+    filesystem: object  # fsspec's, for the URL
+    loads: list[str]
+    tables: list[str]
+
+
+def list_bronze(bronze_url: str) -> BronzeListing:
+    """List bronze at `bronze_url` (fsspec is imported here, when needed)."""
+    import fsspec
+
+    filesystem, root = fsspec.core.url_to_fs(f"{bronze_url}/{BRONZE}")
+    loads = sorted(filesystem.glob(f"{root}/{LOADS_TABLE}/*.jsonl"))
+    tables = [
+        Path(folder).name
+        for folder in sorted(filesystem.ls(root, detail=False))
+        if not Path(folder).name.startswith("_") and filesystem.glob(f"{folder}/*.parquet")
+    ]
+    return BronzeListing(filesystem, loads, tables)
+
+
 def register_views(settings: Settings) -> list[str]:
     """At a URL: (re)create the warehouse's view of each bronze table that has files there, and of
     dlt's record of loads, when loads landed since the views were made; the views created. Runs
@@ -88,22 +113,17 @@ def register_views(settings: Settings) -> list[str]:
     by the next. In the warehouse file: nothing to do."""
     if not settings.bronze_url:
         return []
-    import fsspec
-
     url = f"{settings.bronze_url}/{BRONZE}"  # no quote in it (parse_url)
-    filesystem, root = fsspec.core.url_to_fs(url)
-    loads = sorted(Path(path).name for path in filesystem.glob(f"{root}/{LOADS_TABLE}/*.jsonl"))
-    newest = loads[-1] if loads else None
+    listing = list_bronze(settings.bronze_url)
+    newest = Path(listing.loads[-1]).name if listing.loads else None
     if newest is None or _registered(settings.warehouse) == (settings.bronze_url, newest):
         return []
     views = {LOADS_TABLE: f"read_json('{url}/{LOADS_TABLE}/*.jsonl', columns = {LOADS_COLUMNS})"}
-    for folder in filesystem.ls(root, detail=False):
-        table = Path(folder).name
-        if not table.startswith("_") and filesystem.glob(f"{root}/{table}/*.parquet"):
-            views[table] = (  # the rows of complete loads, as in the warehouse file
-                f"read_parquet('{url}/{table}/*.parquet', union_by_name = true) "
-                f"WHERE _dlt_load_id IN (SELECT load_id FROM {BRONZE}.{LOADS_TABLE})"
-            )
+    for table in listing.tables:
+        views[table] = (  # the rows of complete loads, as in the warehouse file
+            f"read_parquet('{url}/{table}/*.parquet', union_by_name = true) "
+            f"WHERE _dlt_load_id IN (SELECT load_id FROM {BRONZE}.{LOADS_TABLE})"
+        )
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(settings.warehouse)) as con:
         con.execute("BEGIN TRANSACTION")

@@ -18,13 +18,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import fsspec
-
-from pipelines.bronze import BRONZE, LOADS_TABLE
+from pipelines.bronze import BRONZE, LOADS_TABLE, list_bronze
 
 FILES = "bronze_files"  # Spark's database of the tables over each folder's files
 SCHEMA_PROPERTY = "dlt.schema_version_hash"  # on each table: the dlt schema its columns are from
-LOADS_COLUMNS = (  # dlt's record of a load; the instant kept with its offset (LTZ)
+LOADS_SCHEMA = (  # dlt's record of a load, in Spark's types; the instant kept with its offset (LTZ)
     "load_id STRING, schema_name STRING, status BIGINT, inserted_at TIMESTAMP_LTZ, schema_version_hash STRING"
 )
 
@@ -33,34 +31,29 @@ def register_tables(sql: Callable[[str], list[tuple]], bronze_url: str) -> list[
     """Bring Spark's bronze tables up to date with the files at `bronze_url`, through `sql` (one
     statement on Spark, its rows); the views, by name."""
     url = f"{bronze_url.rstrip('/')}/{BRONZE}"
-    filesystem, root = fsspec.core.url_to_fs(url)
-    loads = sorted(filesystem.glob(f"{root}/{LOADS_TABLE}/*.jsonl"))
-    if not loads:
+    listing = list_bronze(bronze_url.rstrip("/"))
+    if not listing.loads:
         return []
-    with filesystem.open(loads[-1]) as newest:
+    with listing.filesystem.open(listing.loads[-1]) as newest:
         schema_hash = json.loads(newest.readline())["schema_version_hash"]
     sql(f"CREATE DATABASE IF NOT EXISTS {BRONZE}")
     sql(f"CREATE DATABASE IF NOT EXISTS {FILES}")
-    loads_table = f"{BRONZE}.`{LOADS_TABLE}`"
-    location = f"{url}/{LOADS_TABLE}"
-    sql(f"CREATE TABLE IF NOT EXISTS {loads_table} ({LOADS_COLUMNS}) USING json LOCATION '{location}'")
-    registered = {name: _schema_hash(sql, f"{FILES}.{name}") for _, name, _ in sql(f"SHOW TABLES IN {FILES}")}
+    loads = f"{BRONZE}.`{LOADS_TABLE}`"
+    sql(f"CREATE TABLE IF NOT EXISTS {loads} ({LOADS_SCHEMA}) USING json LOCATION '{url}/{LOADS_TABLE}'")
+    read_at = {name: _schema_hash(sql, f"{FILES}.`{name}`") for _, name, _ in sql(f"SHOW TABLES IN {FILES}")}
     views = []
-    for folder in sorted(filesystem.ls(root, detail=False)):
-        table = folder.rstrip("/").rsplit("/", 1)[-1]
-        if table.startswith("_") or not filesystem.glob(f"{root}/{table}/*.parquet"):
-            continue
-        if registered.get(table) != schema_hash:
-            files = f"{FILES}.{table}"
+    for table in listing.tables:
+        files, view = f"{FILES}.`{table}`", f"{BRONZE}.`{table}`"
+        if read_at.get(table) != schema_hash:
             sql(f"DROP TABLE IF EXISTS {files}")  # external: its files stay
             sql(  # the columns: Spark's merged schema of every file, read now, kept in the catalog
                 f"CREATE TABLE {files} USING parquet OPTIONS (mergeSchema 'true') LOCATION '{url}/{table}' "
                 f"TBLPROPERTIES ('{SCHEMA_PROPERTY}' = '{schema_hash}')"
             )
-            sql(
-                f"CREATE OR REPLACE VIEW {BRONZE}.{table} AS SELECT * FROM {files} "
-                f"WHERE _dlt_load_id IN (SELECT load_id FROM {loads_table})"
-            )
+        sql(  # again each time: a run stopped between the two statements left the table alone
+            f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {files} "
+            f"WHERE _dlt_load_id IN (SELECT load_id FROM {loads})"
+        )
         views.append(f"{BRONZE}.{table}")
     return views
 

@@ -1,8 +1,9 @@
 """The Spark path with the models built by a Spark Thrift server, as on a cluster (dbt/profiles.yml,
-output spark_thrift): the same answers, row accounting and quarantine as DuckDB's, bronze in the
-server's catalog, and a server that does not share the spark home refused in one line. The server
-here is Spark's own HiveThriftServer2 from the pyspark package, on this machine, with its own
-metastore and none of the run's SQL settings: those come with each session the pipeline opens.
+output spark_thrift): the same answers, marts, row accounting and quarantine as DuckDB's, bronze in
+the server's catalog, and a server that does not share the spark home, or none, refused in one
+line. The server here is Spark's own HiveThriftServer2 from the pyspark package, on this machine,
+with its own metastore, zone and timestamp type: the run's SQL settings come with each session the
+pipeline opens.
 Marked spark: `make test-spark` runs it after `make install-spark`."""
 
 from __future__ import annotations
@@ -16,19 +17,21 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from flows.spark_engine import check_thrift_server, spark_sql
-from pipelines.settings import Settings, SettingsError
+from flows.spark_engine import spark_sql
+from pipelines.settings import Settings
 from tests.test_cli import assert_one_error_line, run_cli
-from tests.test_spark import generated_arrivals, outcome, quarantine, run, warehouse_bronze
+from tests.test_spark import generated_arrivals, marts, outcome, quarantine, run, warehouse_bronze
 from tests.workspace import Workspace
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+# The server's own zone, not UTC (nor is its default timestamp type zone-less): the sessions the
+# pipeline opens must set theirs (dbt/profiles.yml, flows/spark_engine.SQL_CONFIG).
+SERVER_ZONE = "America/Los_Angeles"
 
 
 def free_port() -> int:
@@ -50,7 +53,8 @@ def thrift_server(tables: Path, folder: Path) -> Iterator[int]:
         *("--class", SERVER_CLASS, "--master", "local[2]"),
         *("--conf", f"spark.sql.warehouse.dir={tables}"),
         *("--conf", f"spark.hadoop.javax.jdo.option.ConnectionURL={metastore}"),
-        *("--conf", "spark.ui.enabled=false", "--driver-java-options", f"-Dderby.system.home={folder}"),
+        *("--conf", "spark.ui.enabled=false", "--conf", f"spark.sql.session.timeZone={SERVER_ZONE}"),
+        *("--driver-java-options", f"-Dderby.system.home={folder} -Duser.timezone={SERVER_ZONE}"),
         *("--hiveconf", f"hive.server2.thrift.port={port}"),
         *("--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1"),
         "spark-internal",
@@ -67,7 +71,11 @@ def thrift_server(tables: Path, folder: Path) -> Iterator[int]:
         yield port
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
 def _listening(port: int) -> bool:
@@ -117,15 +125,22 @@ def test_a_spark_thrift_server_builds_the_same_answers(prefect_env: dict, tmp_pa
             }
         assert {"fct_listening_events", "fct_listening_sessions"} <= models
         assert bronze == warehouse_bronze(thrift_side)
+        assert marts(duckdb_side) == marts(thrift_side)
         assert not (spark_home / "metastore").exists()
 
-        # a server keeping its tables elsewhere than the spark home is refused before any build
-        elsewhere = replace(settings, spark_dir=tmp_path / "another-home")
-        refused = "keeps its tables in .*: start it with spark.sql.warehouse.dir"
-        with pytest.raises(SettingsError, match=refused):
-            check_thrift_server(elsewhere)
+        # answers without rows: Spark writes no file, the empty tables are made from the server's
+        # DESCRIBE of them
+        run(duckdb_side, prefect_env, "--as-of", "2000-01-01")
+        run(thrift_side, thrift_env, "--engine", "spark", "--as-of", "2000-01-01")
+        assert outcome(duckdb_side) == outcome(thrift_side)
+
+        # a server keeping its tables elsewhere than the spark home is refused in one line, before
+        # any build
+        elsewhere = {**thrift_env, "PODCAST_SPARK_DIR": str(tmp_path / "another-home")}
+        error = assert_one_error_line(run_cli(thrift_side, elsewhere, "--engine", "spark"), code=2)
+        assert "keeps its tables in " in error and "start it with spark.sql.warehouse.dir=" in error, error
 
     # no server there: one line, no traceback
     shutil.copy(next((source / "events").glob("part-*.jsonl")), arriving / "events" / "again.jsonl")
     error = assert_one_error_line(run_cli(thrift_side, thrift_env, "--engine", "spark"))
-    assert f"the Spark Thrift server at 127.0.0.1:{port} cannot be reached" in error, error
+    assert f"no session on the Spark Thrift server at 127.0.0.1:{port}" in error, error
