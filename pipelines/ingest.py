@@ -25,6 +25,9 @@ from pipelines.settings import Settings, SettingsError
 
 PIPELINE_NAME = "podcast_ingest"
 LOAD_WORKERS = 2
+# What a bronze row was read from: a file's line, or for the ledger a file version.
+LINE_IDENTITY = ("_source_file", "_line_number")
+ROW_IDENTITY = {LEDGER_TABLE: ("source_file", "sha256")}
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,10 @@ def ingest(settings: Settings) -> IngestReport:
     before = _bronze_columns(settings.warehouse)
     pipeline = make_pipeline(settings)
     if pipeline.has_pending_data:  # a previous run died between extract and load
+        resumed = [*pipeline.list_extracted_load_packages(), *pipeline.list_normalized_load_packages()]
         pipeline.normalize()  # in the file format its extraction chose
         pipeline.load()
+        _drop_reloaded_rows(settings, resumed)
     try:
         info = pipeline.run(
             podcast_files(settings.data_dir, settings.ingest_scratch_dir),
@@ -111,6 +116,29 @@ def ingest(settings: Settings) -> IngestReport:
         files=tuple(_ledger_rows(settings.warehouse, load_ids)),
         new_columns=tuple(_new_columns(settings.warehouse, before, load_ids)),
     )
+
+
+def _drop_reloaded_rows(settings: Settings, load_ids: list[str]) -> None:
+    """A resumed load's rows, each kept once. dlt runs a load job again when the run that loaded it
+    died after the job's rows were committed and before dlt recorded it as done: an append loads
+    them twice. A bronze row is identified by what it was read from (ROW_IDENTITY), unique within
+    a load. At a URL a job writes the same file again, so nothing is repeated."""
+    if settings.bronze_url or not load_ids:
+        return
+    with duckdb.connect(str(settings.warehouse)) as con:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_type = 'BASE TABLE' AND NOT starts_with(table_name, '_dlt')",
+            [BRONZE],
+        ).fetchall()
+        for (table,) in tables:
+            identity = ", ".join(ROW_IDENTITY.get(table, LINE_IDENTITY))
+            con.execute(
+                f'DELETE FROM {BRONZE}."{table}" WHERE _dlt_load_id IN $loads AND rowid NOT IN '
+                f'(SELECT min(rowid) FROM {BRONZE}."{table}" WHERE _dlt_load_id IN $loads '
+                f"GROUP BY _dlt_load_id, {identity})",
+                {"loads": load_ids},
+            )
 
 
 def _bronze_columns(warehouse: Path) -> dict[str, set[str]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -399,4 +401,54 @@ def test_generated_dirty_data_is_fully_accounted(settings: Settings, tmp_path: P
     assert query(settings, "SELECT count(*) FROM bronze.events WHERE _parse_error IS NOT NULL") == [
         (manifest["dirt"]["not_json"],)
     ]
+    _assert_accounted(settings)
+
+
+# A run killed after dlt committed a load job's rows, before it recorded the job as done.
+DIES_AFTER_COMMIT = """
+import os, sys
+from pathlib import Path
+from dlt.common.destination.client import RunnableLoadJob
+from pipelines.ingest import ingest
+from pipelines.settings import Settings
+
+release = RunnableLoadJob._release
+
+def killed_once_committed(self, next_state):
+    if next_state == "completed" and self.file_name().startswith(sys.argv[4] + "."):
+        os._exit(9)
+    release(self, next_state)
+
+RunnableLoadJob._release = killed_once_committed
+ingest(Settings(data_dir=Path(sys.argv[1]), warehouse=Path(sys.argv[2]), bronze_url=sys.argv[3]))
+"""
+
+
+@pytest.mark.parametrize("table", ["source_files", "events"])
+def test_a_run_killed_after_a_job_committed_loads_its_rows_once(
+    settings: Settings, data_dir: Path, table: str
+) -> None:
+    """dlt runs the job again when the run resumes (its rows were committed, its state was not
+    recorded): every bronze row of the resumed load is there once."""
+    write_lines(data_dir / "events" / "a.jsonl", [event(user=f"user_{i}") for i in range(5)])
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DIES_AFTER_COMMIT,
+            str(data_dir),
+            str(settings.warehouse),
+            settings.bronze_url,
+            table,
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == 9, killed.stderr[-2000:]
+    ingest(settings)
+    assert query(settings, "SELECT count(*), count(DISTINCT _line_number) FROM bronze.events") == [(5, 5)]
+    ledger = query(settings, "SELECT source_file, count(*) FROM bronze.source_files GROUP BY 1 ORDER BY 1")
+    assert ledger == [("episodes/episodes.csv", 1), ("events/a.jsonl", 1), ("users/users.csv", 1)]
     _assert_accounted(settings)
