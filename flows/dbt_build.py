@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from flows.dbt_parse import keep_parse, load_kept_parse, parse_key
 from pipelines.settings import DBT_DIR, Settings
 
 # The lineage columns staging models carry: where a failing row came from.
@@ -73,17 +74,23 @@ def run_dbt(
 
         start_session(settings)
 
+    all_vars = dbt_vars(settings) | (extra_vars or {})
+    key = parse_key(settings.dbt_target, settings.warehouse.stem, all_vars)
+    kept = load_kept_parse(key)
     try:
-        return dbtRunner(callbacks=callbacks or []).invoke(
+        result = dbtRunner(manifest=kept, callbacks=callbacks or []).invoke(
             [
                 *args,
-                *(["--target", settings.dbt_target] if settings.engine == "spark" else []),
-                *("--vars", json.dumps(dbt_vars(settings) | (extra_vars or {}))),
+                *("--target", settings.dbt_target),
+                *("--vars", json.dumps(all_vars)),
                 *("--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)),
                 *("--target-path", str(settings.dbt_work_dir / "target")),
                 *("--log-path", str(settings.dbt_work_dir / "logs")),
             ]
         )
+        if kept is None and result.exception is None:  # dbt parsed: keep it for every warehouse
+            keep_parse(key, settings.dbt_work_dir / "target")
+        return result
     finally:
         DuckDBConnectionManager.close_all_connections()
         reset_adapters()

@@ -19,6 +19,8 @@ from pydantic import SecretStr
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 GX_DIR = PROJECT_DIR / "gx"
 DBT_DIR = PROJECT_DIR / "dbt"
+# dbt's parses of the project, one per version of it, shared by every warehouse (flows/dbt_parse.py)
+DBT_PARSES_DIR = DBT_DIR / "target" / "parses"
 SAMPLE_DATA_DIR = PROJECT_DIR / "data" / "sample"
 
 ENV_PREFIX = "PODCAST_"
@@ -240,8 +242,8 @@ class Settings:
 
     @property
     def dbt_work_dir(self) -> Path:
-        """dbt's target (compiled SQL, partial-parse state, docs) and logs for this warehouse: its
-        partial parse stays valid from one run to the next, and warehouses never share it."""
+        """dbt's target (compiled SQL, docs, run results) and logs for this warehouse; the parse of
+        the project they share is kept in DBT_PARSES_DIR (flows/dbt_parse.py)."""
         return self.warehouse.parent / f".{self.warehouse.stem}.dbt"
 
     @property

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import duckdb
 
+from flows import dbt_parse
 from flows.dbt_build import BUILD, NIGHTLY_TESTS, full_refresh_unfinished, run_dbt
+from flows.dbt_parse import PARTIAL_PARSE_FILE
 from gx.validate import validate
 from pipelines.generate import generate
 from pipelines.ingest import ingest
@@ -286,6 +288,47 @@ def test_the_fact_and_the_listener_days_are_laid_out_by_day(
             f"SELECT event_date, lag(event_date) OVER (ORDER BY rowid) AS previous FROM {table})",
         )[0]
         assert days > 100 and out_of_order == 0, table
+
+
+def test_warehouses_share_one_parse_of_the_project(
+    settings: Settings, data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """dbt parses the project once (flows/dbt_parse.py): a warehouse in another folder builds from
+    the kept parse, without parsing, to the same answers; a damaged kept parse is parsed again and
+    replaced."""
+    monkeypatch.setattr(dbt_parse, "DBT_PARSES_DIR", tmp_path / "parses")
+    write_lines(
+        data_dir / "events" / "a.jsonl",
+        [
+            event(),
+            event("complete", ts="2024-03-01T10:30:00", duration=1500),
+            event(ts="2024-03-02T08:00:00"),
+        ],
+    )
+
+    def built(folder: str) -> tuple[Settings, bool]:
+        """A new warehouse in `folder` built from the data; whether dbt parsed the project."""
+        other = replace(settings, warehouse=tmp_path / folder / settings.warehouse.name)
+        run_all(other, monkeypatch)
+        return other, (other.dbt_work_dir / "target" / PARTIAL_PARSE_FILE).exists()
+
+    def answers(built: Settings) -> dict[str, list]:
+        return {table: snapshot(built)[table] for table in MARTS if table.startswith("answers.")}
+
+    first, parsed = built("first")
+    assert parsed
+    (kept,) = (tmp_path / "parses").glob("*.msgpack")
+    assert answers(first)["answers.q1_top_completed_episodes"]
+
+    second, parsed = built("second")
+    assert not parsed
+    assert answers(second) == answers(first)
+
+    kept.write_bytes(b"damaged")
+    third, parsed = built("third")
+    assert parsed
+    assert kept.read_bytes() != b"damaged"
+    assert answers(third) == answers(first)
 
 
 def test_unit_tests_pass(settings: Settings, data_dir: Path, monkeypatch) -> None:
