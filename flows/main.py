@@ -8,7 +8,7 @@ Works without a Prefect server (Prefect's ephemeral mode) and against one when P
 is set. Whatever happens, the terminal gets plain lines, never a traceback: the full log is in
 the run log beside the warehouse (`<warehouse>.log`), and in Prefect's run log. Exit codes: 0 done,
 1 the run failed (one line says why), 2 bad arguments, 75 another run holds the warehouse,
-130 interrupted.
+124 the run took longer than its time limit (flows/watchdog.py), 130 interrupted.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from flows.notify import notify
 from flows.report import publish_report_link, write_report
 from flows.spark_engine import models_engine
 from flows.summary import run_summary, schema_drift_lines, summary_lines
+from flows.watchdog import time_limit
 from gx.ledger import nothing_to_validate
 from gx.report import ContractReport, ContractViolation
 from pipelines.ingest import IngestReport, ingest
@@ -341,7 +342,7 @@ def podcast_pipeline(
     `nightly_tests` also runs the data tests over every row after the build (the daily run)."""
     settings = Settings.from_parameters(settings)
     try:
-        with warehouse_lock(settings.warehouse, settings.lock_wait_seconds):
+        with warehouse_lock(settings.warehouse, settings.lock_wait_seconds), time_limit(settings):
             summary = _run(settings, nightly_tests)
             if refresh_docs:
                 summary["dbt_docs"] = refresh_docs_sites(settings)

@@ -172,6 +172,9 @@ class Settings:
     duckdb_memory_limit: str = setting("1GB", parse_memory_limit)
     # How long a run waits for another run on the same warehouse to finish before giving up.
     lock_wait_seconds: float = setting(0.0, parse_seconds)
+    # How long a run may take once it holds the warehouse; past it the run's process ends as a crash
+    # would, and the next run takes up its work (flows/watchdog.py). 0 means no limit.
+    run_timeout_seconds: float = setting(3 * 3600.0, parse_seconds)
     # Validation runs of each suite kept in gx/uncommitted (results and data docs pages); older
     # ones are deleted after each data docs build (gx/data_docs.py), so the site stays fast.
     data_docs_keep_runs: int = setting(50, parse_count)

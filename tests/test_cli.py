@@ -107,6 +107,28 @@ def test_a_warehouse_another_run_holds_exits_75_without_waiting_by_default(
     assert "waited 1.5 s" in waited.stderr
 
 
+def test_a_run_past_its_time_limit_ends_in_one_line_and_the_next_run_takes_up_its_work(
+    prefect_env: dict, workspace: Workspace, receiver
+) -> None:
+    url, received = receiver
+    # The flow of this fresh run takes seconds (ingestion, the contract, dbt): a 1 s limit ends it midway.
+    limited = {**prefect_env, "PODCAST_RUN_TIMEOUT_SECONDS": "1", "PODCAST_NOTIFY_URLS": url}
+    line = assert_one_error_line(run_cli(workspace, limited), code=124)
+    assert "took longer than its time limit of 1 s and was stopped" in line
+    assert [message["title"] for message in received] == ["podcast pipeline stopped"]
+
+    again = run_cli(workspace, prefect_env)  # the lock went with the process; its work is taken up
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((workspace.exports / "run_summary.json").read_text())
+    assert summary["warehouse"]["events"] == {
+        "bronze": 2,
+        "valid": 2,
+        "quarantined": 0,
+        "distinct": 2,
+        "duplicates_removed": 0,
+    }
+
+
 def test_a_piped_run_ends_with_its_whole_summary(prefect_env: dict, workspace: Workspace) -> None:
     """The process ends without the interpreter's teardown (flows/main.py `_exit`): what it printed
     into the pipe's buffer still arrives, to the last line."""

@@ -7,10 +7,8 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 from dataclasses import replace
 from datetime import date
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import duckdb
 import pytest
@@ -287,29 +285,6 @@ def test_bronze_at_a_url_gives_the_same_runs_as_bronze_in_the_file(
     result = cli("--data-dir", str(arriving), "--warehouse", str(at_url["warehouse"]))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert f"PODCAST_BRONZE_URL={lake}" in result.stderr
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        _Receiver.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receiver():
-    _Receiver.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"json://127.0.0.1:{server.server_port}/hook?token=s3cret-token", _Receiver.received
-    server.shutdown()
 
 
 def test_notifications_on_failure_and_on_quality_breach(

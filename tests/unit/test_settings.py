@@ -31,6 +31,7 @@ SECRET = "json://hooks.example/s3cret-token"
         ),
         ("PODCAST_DUCKDB_MEMORY_LIMIT", " 512MB ", "duckdb_memory_limit", "512MB"),
         ("PODCAST_LOCK_WAIT_SECONDS", "2.5", "lock_wait_seconds", 2.5),
+        ("PODCAST_RUN_TIMEOUT_SECONDS", "0", "run_timeout_seconds", 0.0),
         ("PODCAST_DATA_DOCS_KEEP_RUNS", "7", "data_docs_keep_runs", 7),
         ("PODCAST_ENGINE", " Spark ", "engine", "spark"),
         ("PODCAST_SPARK_DIR", "~/spark", "spark_dir", Path("~/spark").expanduser()),
