@@ -111,7 +111,7 @@ class TemporaryServer:
         """Send what Prefect's workers still hold, then stop the server. Safe to call twice."""
         try:
             if self._ready:
-                _drain_prefect_workers()
+                drain_prefect_workers()
         finally:
             self.stop()
 
@@ -269,7 +269,7 @@ def _refresh_prefect_settings() -> None:
         refresh_global_settings_context()
 
 
-def _drain_prefect_workers() -> None:
+def drain_prefect_workers() -> None:
     """Send the events and logs still queued while the server is there to receive them."""
     if "prefect.events.worker" in sys.modules:
         from prefect.events.worker import EventsWorker

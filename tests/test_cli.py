@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 
 from flows.lock import warehouse_lock
@@ -111,20 +112,27 @@ def test_a_run_past_its_time_limit_ends_in_one_line_and_the_next_run_takes_up_it
     prefect_env: dict, workspace: Workspace, receiver
 ) -> None:
     url, received = receiver
-    # The flow of this fresh run takes seconds (ingestion, the contract, dbt): a 1 s limit ends it midway.
+    assert run_cli(workspace, prefect_env).returncode == 0
+    write_lines(workspace.data_dir / "events" / "b.jsonl", [event(ts="2024-03-02T09:00:00")])
+    # The flow of a run with a new file takes seconds (ingestion, the contract, dbt): 1 s ends it midway.
     limited = {**prefect_env, "PODCAST_RUN_TIMEOUT_SECONDS": "1", "PODCAST_NOTIFY_URLS": url}
     line = assert_one_error_line(run_cli(workspace, limited), code=124)
     assert "took longer than its time limit of 1 s and was stopped" in line
     assert [message["title"] for message in received] == ["podcast pipeline stopped"]
+    crashed = httpx.post(
+        f"{prefect_env['PREFECT_API_URL']}/flow_runs/filter",
+        json={"flow_runs": {"state": {"type": {"any_": ["CRASHED"]}}}},
+    ).json()
+    assert line.removeprefix("error: ") in [run["state"]["message"] for run in crashed]
 
     again = run_cli(workspace, prefect_env)  # the lock went with the process; its work is taken up
     assert again.returncode == 0, again.stderr
     summary = json.loads((workspace.exports / "run_summary.json").read_text())
     assert summary["warehouse"]["events"] == {
-        "bronze": 2,
-        "valid": 2,
+        "bronze": 3,
+        "valid": 3,
         "quarantined": 0,
-        "distinct": 2,
+        "distinct": 3,
         "duplicates_removed": 0,
     }
 
