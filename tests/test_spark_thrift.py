@@ -13,8 +13,10 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +34,14 @@ SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 # The server's own zone, not UTC (nor is its default timestamp type zone-less): the sessions the
 # pipeline opens must set theirs (dbt/profiles.yml, flows/spark_engine.SQL_CONFIG).
 SERVER_ZONE = "America/Los_Angeles"
+# The one class of Hive's hive-llap-common that Hive's function registry needs (its get_splits function
+# names it) and the pyspark package leaves out (SPARK-51041; Spark's own Thrift server tests add the
+# jar). Spark's Thrift server reaches the registry when a session's close finds no Hive client on its
+# thread fit for the session (Hive's SessionState.close -> Hive.get -> FunctionRegistry.<clinit>): the
+# Hive objects are shared between the server's threads, so whether one is fit depends on what the other
+# sessions' statements did just before. Without the class that close fails with NoClassDefFoundError
+# (the run fails), and Hive's registration stays under way for good, so a later close reaching it waits.
+LLAP_SIGNABLE = "org/apache/hadoop/hive/llap/security/LlapSigner$Signable"
 
 
 def free_port() -> int:
@@ -55,6 +65,7 @@ def thrift_server(tables: Path, folder: Path) -> Iterator[int]:
         *("--conf", f"spark.hadoop.javax.jdo.option.ConnectionURL={metastore}"),
         *("--conf", "spark.ui.enabled=false", "--conf", f"spark.sql.session.timeZone={SERVER_ZONE}"),
         *("--driver-java-options", f"-Dderby.system.home={folder} -Duser.timezone={SERVER_ZONE}"),
+        *("--driver-class-path", str(_llap_signable_jar(folder / "llap-signable.jar"))),
         *("--hiveconf", f"hive.server2.thrift.port={port}"),
         *("--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1"),
         "spark-internal",
@@ -76,6 +87,26 @@ def thrift_server(tables: Path, folder: Path) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def _llap_signable_jar(jar: Path) -> Path:
+    """A jar with LLAP_SIGNABLE as an empty public interface, as Hive declares it (the registry only
+    names it in get_splits' method signatures); written here, so no JDK compiler is needed."""
+
+    def utf8(text: str) -> bytes:
+        return b"\x01" + struct.pack(">H", len(text)) + text.encode()
+
+    # constant pool: #1 this class's name, #2 this class, #3 java/lang/Object's name, #4 that class
+    pool = [utf8(LLAP_SIGNABLE), b"\x07\x00\x01", utf8("java/lang/Object"), b"\x07\x00\x03"]
+    public_interface = 0x0001 | 0x0200 | 0x0400
+    class_file = (
+        struct.pack(">IHHH", 0xCAFEBABE, 0, 52, len(pool) + 1)  # Java 8 class file version
+        + b"".join(pool)
+        + struct.pack(">HHHHHHH", public_interface, 2, 4, 0, 0, 0, 0)  # no interfaces, fields, methods
+    )
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr(f"{LLAP_SIGNABLE}.class", class_file)
+    return jar
 
 
 def _listening(port: int) -> bool:
