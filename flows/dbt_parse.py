@@ -11,6 +11,7 @@ skips dbt's full parse, and a later run reads the kept parse back instead of che
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -76,7 +77,8 @@ def load_kept_parse(key: str):
     # parent and child maps for selection, the flat graph the macros read as `graph`
     manifest.build_parent_and_child_maps()
     manifest.build_flat_graph()
-    os.utime(kept)  # recently used
+    with contextlib.suppress(OSError):  # recently used (a folder this run cannot write stays as it is)
+        os.utime(kept)
     return manifest
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from flows import dbt_parse
 from flows.dbt_parse import parse_key
 from pipelines.settings import DBT_DIR
 
@@ -44,3 +45,21 @@ def test_what_a_parse_depends_on_changes_the_key(project: Path) -> None:
     assert edited != key
     (project / "macros" / "new_macro.sql").write_text("{% macro new_macro() %}1{% endmacro %}")
     assert parse_key("local", "podcast", VARS, project) not in (key, edited)
+
+
+def test_a_kept_parse_is_read_from_a_folder_the_run_cannot_write(tmp_path: Path, monkeypatch) -> None:
+    """dbt's parse file, kept and read back as dbt's manifest, also where the run may not write."""
+    from dbt.contracts.graph.manifest import Manifest
+
+    monkeypatch.setattr(dbt_parse, "DBT_PARSES_DIR", tmp_path / "parses")
+    written = tmp_path / "target"
+    written.mkdir()
+    (written / dbt_parse.PARTIAL_PARSE_FILE).write_bytes(Manifest().to_msgpack())
+    dbt_parse.keep_parse("a-key", written)
+    assert dbt_parse.load_kept_parse("other-key") is None
+
+    def refuse(*args) -> None:
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(dbt_parse.os, "utime", refuse)
+    assert isinstance(dbt_parse.load_kept_parse("a-key"), Manifest)
