@@ -16,9 +16,10 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import tempfile
+import shutil
 from pathlib import Path
 
+from flows.exports import write_atomically
 from pipelines.settings import DBT_DIR, DBT_PARSES_DIR
 
 # dbt's file of the parse, written to the target folder whenever it parses
@@ -88,11 +89,7 @@ def keep_parse(key: str, target_dir: Path) -> None:
     next new warehouse a parse."""
     written = target_dir / PARTIAL_PARSE_FILE
     try:
-        data = written.read_bytes()
-        DBT_PARSES_DIR.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=DBT_PARSES_DIR, suffix=".part", delete=False) as part:
-            part.write(data)
-        os.replace(part.name, DBT_PARSES_DIR / f"{key}.msgpack")
+        write_atomically(DBT_PARSES_DIR / f"{key}.msgpack", lambda path: shutil.copyfile(written, path))
         kept = sorted(DBT_PARSES_DIR.glob("*.msgpack"), key=lambda path: path.stat().st_mtime, reverse=True)
         for stale in kept[KEEP:]:
             stale.unlink(missing_ok=True)
