@@ -16,24 +16,6 @@
     extract(dow_iso from {{ date_expression }})
 {%- endmacro %}
 
-{#
-    The sum of a double column added in ascending order (null when every value is null): floating
-    point sums depend on the order, and a group recomputed hourly must equal the group rebuilt.
-#}
-{% macro ordered_sum(column) -%}
-    {{ return(adapter.dispatch('ordered_sum')(column)) }}
-{%- endmacro %}
-
-{% macro default__ordered_sum(column) -%}
-    sum({{ column }} order by {{ column }})
-{%- endmacro %}
-
-{% macro spark__ordered_sum(column) -%}
-    case when count({{ column }}) > 0 then
-        aggregate(array_sort(collect_list({{ column }})), cast(0 as double), (total, value) -> total + value)
-    end
-{%- endmacro %}
-
 {# A date `days` days after a date (before it when negative), as a date. #}
 {% macro add_days(date_expression, days) -%}
     {{ return(adapter.dispatch('add_days')(date_expression, days)) }}

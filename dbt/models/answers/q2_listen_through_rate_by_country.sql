@@ -35,7 +35,7 @@ by_country as (
 select
     country,
     -- rounded: a reported figure, and stable whatever order the rows are summed in
-    round(rate_sum / nullif(rates, 0), 6) as avg_listen_through_rate,
+    round(cast(rate_sum as double) / nullif(rates, 0), 6) as avg_listen_through_rate,
     cast(completions as bigint) as completions
 from by_country
 order by country

@@ -84,8 +84,9 @@ select
     count(distinct episode_id) as episodes_listened,
     count(*) filter (where is_rated) as rated_completions,
     count(listen_through_rate) as listen_through_rates,
-    -- summed in a fixed order, so a group recomputed hourly equals the same group rebuilt
-    {{ ordered_sum('listen_through_rate') }} as listen_through_rate_sum
+    -- summed as decimals, which add up exactly in any order: a group recomputed hourly equals the
+    -- same group rebuilt (a rate is at most 86,400: a day's seconds over a length of 1)
+    sum(cast(listen_through_rate as decimal(38, 15))) as listen_through_rate_sum
 from rated
 group by user_id, event_date
 {{ laid_out_by('event_date') }}
