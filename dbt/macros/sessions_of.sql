@@ -8,11 +8,17 @@
     interval '{{ var("session_gap_minutes") | int }} minutes'
 {%- endmacro %}
 
+{#
+    Ordered by the instant alone, a cheaper sort than with tie-breakers, and exact whatever order
+    events at one instant come in: of those, only the first in the lag's order can start a session
+    (the others are 0 seconds after it), and the running count's frame (range) takes all of them
+    at once, so they get the same session number.
+#}
 {% macro sessions_of(events) -%}
     with previous as (
         select
             *,
-            lag(event_at) over (partition by user_id order by event_at, event_type, episode_id) as previous_at
+            lag(event_at) over (partition by user_id order by event_at) as previous_at
         from {{ events }}
     ),
 
@@ -20,8 +26,10 @@
         select
             *,
             sum(case when previous_at is null or event_at - previous_at > {{ session_gap() }} then 1 else 0 end)
-                over (partition by user_id order by event_at, event_type, episode_id rows unbounded preceding)
-                as session_number
+                over (
+                    partition by user_id order by event_at
+                    range between unbounded preceding and current row
+                ) as session_number
         from previous
     ),
 
